@@ -1,0 +1,178 @@
+//! CEL routing with the `cel` interpreter (feature `cel`).
+//!
+//! The manifest's expression is compiled once per [`Router`](crate::Router);
+//! each route binds the routing context's variables, converted to the
+//! manifest's declared column types, plus the built-in `shard_hash(x)`:
+//! xxh3-64 (seed 0) of an int or uint as 8 little-endian bytes, a string as
+//! UTF-8, bytes as is — returning a uint.
+
+use std::format;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::vec::Vec;
+
+use cel::{Context, Env, ExecutionError, Program, Value};
+
+use crate::error::{Error, Result};
+use crate::manifest::{CelColumnType, CelSpec};
+use crate::routing_value::{shard_hash, RoutingContext, RoutingValue};
+use crate::types::ShardId;
+
+/// Longest expression accepted from a manifest.
+pub const MAX_EXPR_LEN: usize = 4096;
+
+/// A compiled CEL routing expression.
+pub(crate) struct CelRouter {
+    spec: CelSpec,
+    env: Arc<Env>,
+    program: Program,
+    /// Declared columns the expression reads: each must be in the context.
+    required: Vec<String>,
+    num_dbs: u32,
+}
+
+impl core::fmt::Debug for CelRouter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CelRouter")
+            .field("expr", &self.spec.expr)
+            .field("columns", &self.spec.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cel_shard_hash(v: Value) -> std::result::Result<Value, ExecutionError> {
+    let rv = from_cel(&v).ok_or_else(|| {
+        ExecutionError::function_error("shard_hash", "expects int, uint, string or bytes")
+    })?;
+    shard_hash(&rv).map(Value::UInt).ok_or_else(|| {
+        ExecutionError::function_error(
+            "shard_hash",
+            format!("expects int, uint, string or bytes, got {}", rv.kind()),
+        )
+    })
+}
+
+fn to_cel(v: &RoutingValue) -> Value {
+    match v {
+        RoutingValue::Int(i) => Value::Int(*i),
+        RoutingValue::UInt(u) => Value::UInt(*u),
+        RoutingValue::Double(d) => Value::Float(*d),
+        RoutingValue::Bool(b) => Value::Bool(*b),
+        RoutingValue::Str(s) => Value::String(Arc::new(s.clone())),
+        RoutingValue::Bytes(b) => Value::Bytes(Arc::new(b.clone())),
+    }
+}
+
+fn from_cel(v: &Value) -> Option<RoutingValue> {
+    Some(match v {
+        Value::Int(i) => RoutingValue::Int(*i),
+        Value::UInt(u) => RoutingValue::UInt(*u),
+        Value::Float(d) => RoutingValue::Double(*d),
+        Value::Bool(b) => RoutingValue::Bool(*b),
+        Value::String(s) => RoutingValue::Str(s.as_ref().clone()),
+        Value::Bytes(b) => RoutingValue::Bytes(b.as_ref().clone()),
+        _ => return None,
+    })
+}
+
+/// Converts a context value to a column's declared type, accepting the
+/// lossless numeric conversions a JSON caller cannot express (a JSON `3`
+/// for a `uint` or `double` column).
+fn coerce(name: &str, ty: CelColumnType, v: &RoutingValue) -> Result<Value> {
+    use RoutingValue as R;
+    let ok = match (ty, v) {
+        (CelColumnType::Int, R::Int(i)) => Some(Value::Int(*i)),
+        (CelColumnType::Int, R::UInt(u)) => i64::try_from(*u).ok().map(Value::Int),
+        (CelColumnType::UInt, R::UInt(u)) => Some(Value::UInt(*u)),
+        (CelColumnType::UInt, R::Int(i)) => u64::try_from(*i).ok().map(Value::UInt),
+        (CelColumnType::Double, R::Double(d)) => Some(Value::Float(*d)),
+        (CelColumnType::Double, R::Int(i)) => Some(Value::Float(*i as f64)),
+        (CelColumnType::Double, R::UInt(u)) => Some(Value::Float(*u as f64)),
+        (CelColumnType::String, R::Str(_))
+        | (CelColumnType::Bytes, R::Bytes(_))
+        | (CelColumnType::Bool, R::Bool(_)) => Some(to_cel(v)),
+        _ => None,
+    };
+    ok.ok_or_else(|| Error::CelVariableType {
+        name: name.to_string(),
+        expected: ty.as_str(),
+        got: format!("{} {v}", v.kind()),
+    })
+}
+
+impl CelRouter {
+    pub(crate) fn new(spec: &CelSpec, num_dbs: u32) -> Result<CelRouter> {
+        let compile_err = |reason: String| Error::CelCompile {
+            expr: spec.expr.clone(),
+            reason,
+        };
+        if spec.expr.len() > MAX_EXPR_LEN {
+            return Err(compile_err(format!("longer than {MAX_EXPR_LEN} bytes")));
+        }
+        let env = Arc::new(Env::stdlib());
+        let program = env
+            .compile(&spec.expr)
+            .map_err(|e| compile_err(e.to_string()))?;
+        let refs = program.references();
+        let required = spec
+            .columns
+            .keys()
+            .filter(|c| refs.has_variable(c.as_str()))
+            .cloned()
+            .collect();
+        Ok(CelRouter {
+            spec: spec.clone(),
+            env,
+            program,
+            required,
+            num_dbs,
+        })
+    }
+
+    /// Evaluates the expression: its value, its categorical index (if the
+    /// snapshot has `routing_values`) and the shard.
+    pub(crate) fn route(
+        &self,
+        ctx: &RoutingContext,
+    ) -> Result<(RoutingValue, Option<usize>, ShardId)> {
+        if let Some(missing) = self.required.iter().find(|c| ctx.get(c).is_none()) {
+            return Err(Error::CelVariableMissing(missing.clone()));
+        }
+        let mut cx = Context::with_env(self.env.clone());
+        cx.add_function("shard_hash", cel_shard_hash)
+            .map_err(|e| Error::CelEval(e.to_string()))?;
+        for (name, value) in ctx.iter() {
+            let v = match self.spec.columns.get(name) {
+                Some(&ty) => coerce(name, ty, value)?,
+                None => to_cel(value),
+            };
+            cx.add_variable_from_value(name, v);
+        }
+        let out = self.program.execute(&cx).map_err(|e| match e {
+            ExecutionError::UndeclaredReference(name) => {
+                Error::CelVariableMissing(name.as_ref().clone())
+            }
+            other => Error::CelEval(other.to_string()),
+        })?;
+        let value = from_cel(&out).ok_or_else(|| Error::CelResultNotInteger(format!("{out:?}")))?;
+        match &self.spec.routing_values {
+            Some(values) => {
+                let i = values
+                    .iter()
+                    .position(|t| t.matches(&value))
+                    .ok_or_else(|| Error::UnknownRoutingValue(value.to_string()))?;
+                let shard = ShardId::checked(i as i128, self.num_dbs)?;
+                Ok((value, Some(i), shard))
+            }
+            None => {
+                let id = match value {
+                    RoutingValue::Int(i) => i128::from(i),
+                    RoutingValue::UInt(u) => i128::from(u),
+                    ref other => return Err(Error::CelResultNotInteger(other.to_string())),
+                };
+                let shard = ShardId::checked(id, self.num_dbs)?;
+                Ok((value, None, shard))
+            }
+        }
+    }
+}
