@@ -176,3 +176,144 @@ impl CelRouter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::CelSpec;
+    use std::collections::BTreeMap;
+    use std::vec;
+
+    fn router(
+        expr: &str,
+        cols: &[(&str, CelColumnType)],
+        values: Option<Vec<RoutingValue>>,
+    ) -> CelRouter {
+        let spec = CelSpec {
+            expr: expr.into(),
+            columns: cols
+                .iter()
+                .map(|(k, t)| (k.to_string(), *t))
+                .collect::<BTreeMap<_, _>>(),
+            routing_values: values,
+        };
+        CelRouter::new(&spec, 4).unwrap()
+    }
+
+    fn ctx(pairs: &[(&str, RoutingValue)]) -> RoutingContext {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn shard_hash_encodings() {
+        use xxhash_rust::xxh3::xxh3_64;
+        assert_eq!(
+            shard_hash(&RoutingValue::Int(-1)),
+            Some(xxh3_64(&[0xff; 8]))
+        );
+        assert_eq!(
+            shard_hash(&RoutingValue::UInt(1)),
+            Some(xxh3_64(&[1, 0, 0, 0, 0, 0, 0, 0]))
+        );
+        assert_eq!(
+            shard_hash(&RoutingValue::Str("a".into())),
+            Some(xxh3_64(b"a"))
+        );
+        assert_eq!(
+            shard_hash(&RoutingValue::Bytes(vec![1, 2])),
+            Some(xxh3_64(&[1, 2]))
+        );
+        assert_eq!(shard_hash(&RoutingValue::Bool(true)), None);
+        // The same through the interpreter, on each declared type.
+        let r = router("shard_hash(k) % 4u", &[("k", CelColumnType::Int)], None);
+        let (v, _, s) = r.route(&ctx(&[("k", RoutingValue::Int(-1))])).unwrap();
+        assert_eq!(v, RoutingValue::UInt(xxh3_64(&[0xff; 8]) % 4));
+        assert_eq!(u64::from(s.0), xxh3_64(&[0xff; 8]) % 4);
+        let r = router("shard_hash(k) % 4u", &[("k", CelColumnType::Bytes)], None);
+        let (v, _, _) = r
+            .route(&ctx(&[("k", RoutingValue::Bytes(vec![9]))]))
+            .unwrap();
+        assert_eq!(v, RoutingValue::UInt(xxh3_64(&[9]) % 4));
+    }
+
+    #[test]
+    fn typed_errors() {
+        let r = router("k", &[("k", CelColumnType::String)], None);
+        assert!(matches!(
+            r.route(&ctx(&[("k", RoutingValue::Str("x".into()))])),
+            Err(Error::CelResultNotInteger(_))
+        ));
+        assert!(matches!(r.route(&ctx(&[])), Err(Error::CelVariableMissing(v)) if v == "k"));
+        assert!(matches!(
+            r.route(&ctx(&[("k", RoutingValue::Int(1))])),
+            Err(Error::CelVariableType { .. })
+        ));
+        let r = router("k", &[("k", CelColumnType::Int)], None);
+        assert!(matches!(
+            r.route(&ctx(&[("k", RoutingValue::Int(4))])),
+            Err(Error::ShardOutOfRange { id: 4, num_dbs: 4 })
+        ));
+        assert!(matches!(
+            r.route(&ctx(&[("k", RoutingValue::Int(-1))])),
+            Err(Error::ShardOutOfRange { id: -1, .. })
+        ));
+        // A JSON integer for a uint column is accepted.
+        let r = router("k + 1u", &[("k", CelColumnType::UInt)], None);
+        assert_eq!(
+            r.route(&ctx(&[("k", RoutingValue::Int(2))])).unwrap().2,
+            ShardId(3)
+        );
+        // Undeclared variables are looked up in the context too.
+        let r = router("other", &[], None);
+        assert!(matches!(r.route(&ctx(&[])), Err(Error::CelVariableMissing(v)) if v == "other"));
+        let spec = CelSpec {
+            expr: "1 +".into(),
+            columns: BTreeMap::new(),
+            routing_values: None,
+        };
+        assert!(matches!(
+            CelRouter::new(&spec, 4),
+            Err(Error::CelCompile { .. })
+        ));
+    }
+
+    #[test]
+    fn categorical_values() {
+        let values = vec![
+            RoutingValue::Str("eu".into()),
+            RoutingValue::Int(7),
+            RoutingValue::Bytes(vec![0xff]),
+        ];
+        let r = router("k", &[("k", CelColumnType::String)], Some(values.clone()));
+        let (_, idx, s) = r
+            .route(&ctx(&[("k", RoutingValue::Str("eu".into()))]))
+            .unwrap();
+        assert_eq!((idx, s), (Some(0), ShardId(0)));
+        assert!(matches!(
+            r.route(&ctx(&[("k", RoutingValue::Str("mars".into()))])),
+            Err(Error::UnknownRoutingValue(_))
+        ));
+        // 7u matches 7, as Python compares numbers by value.
+        let r = router("k", &[("k", CelColumnType::UInt)], Some(values.clone()));
+        assert_eq!(
+            r.route(&ctx(&[("k", RoutingValue::UInt(7))])).unwrap().2,
+            ShardId(1)
+        );
+        let r = router("k", &[("k", CelColumnType::Bytes)], Some(values));
+        assert_eq!(
+            r.route(&ctx(&[("k", RoutingValue::Bytes(vec![0xff]))]))
+                .unwrap()
+                .2,
+            ShardId(2)
+        );
+    }
+
+    #[test]
+    fn router_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Router>();
+    }
+}

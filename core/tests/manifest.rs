@@ -18,7 +18,8 @@ fn thousands_of_shards_and_large_custom_fields() {
     for page_size in [512u32, 4096] {
         let mut spec = ManifestSpec::vector(cluster_vector(), 5000);
         let big = "x".repeat(100_000);
-        spec.custom = json!({"vector": cluster_vector(), "owner": "team-a", "notes": big}).to_string();
+        spec.custom =
+            json!({"vector": cluster_vector(), "owner": "team-a", "notes": big}).to_string();
         spec.page_size = page_size;
         // Leave a few shards empty and insert out of order.
         spec.shards.retain(|s| s.db_id % 97 != 3);
@@ -76,7 +77,10 @@ fn validation_rejects_what_format_md_rejects() {
     assert_eq!(field_of(&parse_err(&s)), "build_meta.num_dbs");
 
     let mut s = ManifestSpec::vector(cluster_vector(), 3);
-    s.shards.push(ShardRow { db_id: 3, ..s.shards[0].clone() });
+    s.shards.push(ShardRow {
+        db_id: 3,
+        ..s.shards[0].clone()
+    });
     assert_eq!(field_of(&parse_err(&s)), "shards");
 
     let mut s = ManifestSpec::vector(cluster_vector(), 3);
@@ -115,23 +119,36 @@ fn validation_rejects_what_format_md_rejects() {
     v["sharding_strategy"] = json!("lsh");
     v["hyperplanes_ref"] = json!("s3://b/p/h.npy");
     v["num_hash_bits"] = json!(65);
-    assert_eq!(field_of(&parse_err(&ManifestSpec::vector(v, 3))), "custom.vector.num_hash_bits");
+    assert_eq!(
+        field_of(&parse_err(&ManifestSpec::vector(v, 3))),
+        "custom.vector.num_hash_bits"
+    );
 }
 
 #[test]
 fn not_sqlite_and_missing_tables() {
-    assert!(matches!(Manifest::parse(b"{\"json\": true}"), Err(Error::NotSqlite(_))));
+    assert!(matches!(
+        Manifest::parse(b"{\"json\": true}"),
+        Err(Error::NotSqlite(_))
+    ));
     assert!(matches!(Manifest::parse(&[]), Err(Error::NotSqlite(_))));
     let tmp = common::TempDb::new();
     let c = tmp.connect(4096);
     c.execute_batch(common::SHARDS_SQL).unwrap();
     drop(c);
-    assert_eq!(Manifest::parse(&tmp.bytes()), Err(Error::MissingTable("build_meta".into())));
+    assert_eq!(
+        Manifest::parse(&tmp.bytes()),
+        Err(Error::MissingTable("build_meta".into()))
+    );
     let tmp = common::TempDb::new();
     let c = tmp.connect(4096);
-    c.execute_batch("CREATE TABLE build_meta (run_id TEXT); INSERT INTO build_meta VALUES ('r');").unwrap();
+    c.execute_batch("CREATE TABLE build_meta (run_id TEXT); INSERT INTO build_meta VALUES ('r');")
+        .unwrap();
     drop(c);
-    assert!(matches!(Manifest::parse(&tmp.bytes()), Err(Error::MissingColumn { .. })));
+    assert!(matches!(
+        Manifest::parse(&tmp.bytes()),
+        Err(Error::MissingColumn { .. })
+    ));
 }
 
 #[test]
@@ -147,7 +164,11 @@ fn cel_spec_and_routing_values_are_decoded() {
     assert_eq!(cel.columns["n"], CelColumnType::UInt);
     assert_eq!(
         cel.routing_values.as_deref().unwrap(),
-        [RoutingValue::Str("eu".into()), RoutingValue::Int(7), RoutingValue::Bytes(vec![0, 255])]
+        [
+            RoutingValue::Str("eu".into()),
+            RoutingValue::Int(7),
+            RoutingValue::Bytes(vec![0, 255])
+        ]
     );
     assert_eq!(m.vector.extra["future_key"], json!([1, 2]));
 }

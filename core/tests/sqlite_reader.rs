@@ -24,11 +24,19 @@ fn random_value(rng: &mut Rng, big: bool) -> SqlValue {
         4 => SqlValue::Real(f64::from_bits(rng.next_u64() & 0x7FEF_FFFF_FFFF_FFFF)),
         5 => SqlValue::Real(rng.f32() as f64 * 1e6),
         6 => {
-            let n = if big { rng.below(200_000) } else { rng.below(60) } as usize;
+            let n = if big {
+                rng.below(200_000)
+            } else {
+                rng.below(60)
+            } as usize;
             SqlValue::Text(rng.string(n))
         }
         7 => {
-            let n = if big { rng.below(100_000) } else { rng.below(60) } as usize;
+            let n = if big {
+                rng.below(100_000)
+            } else {
+                rng.below(60)
+            } as usize;
             SqlValue::Blob((0..n).map(|_| rng.next_u64() as u8).collect())
         }
         _ => SqlValue::Text(String::new()),
@@ -58,14 +66,18 @@ fn check_random_table(page_size: u32, rows: usize, big_every: usize, seed: u64) 
     let mut rng = Rng(seed);
     let tx = c.unchecked_transaction().unwrap();
     {
-        let mut st = tx.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)").unwrap();
+        let mut st = tx
+            .prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .unwrap();
         for i in 0..rows {
             let big = big_every > 0 && i % big_every == 0;
             // Sparse, partly negative rowids.
             let id = i as i64 * 7 - 1000;
             let vals: Vec<SqlValue> = (0..5).map(|_| random_value(&mut rng, big)).collect();
-            st.execute(rusqlite::params![id, vals[0], vals[1], vals[2], vals[3], vals[4]])
-                .unwrap();
+            st.execute(rusqlite::params![
+                id, vals[0], vals[1], vals[2], vals[3], vals[4]
+            ])
+            .unwrap();
         }
     }
     tx.execute("DELETE FROM t WHERE id % 5 = 0", []).unwrap();
@@ -98,7 +110,10 @@ fn check_random_table(page_size: u32, rows: usize, big_every: usize, seed: u64) 
         assert_eq!(g.values, want, "row {rowid}, page size {page_size}");
     }
     let other = db.table("other").unwrap();
-    assert_eq!(db.rows(&other).unwrap()[0].values, vec![Value::Text("x".into())]);
+    assert_eq!(
+        db.rows(&other).unwrap()[0].values,
+        vec![Value::Text("x".into())]
+    );
     assert!(db.table("t_b").is_err(), "indexes are not tables");
 }
 
@@ -128,7 +143,8 @@ fn truncated_and_corrupted_images_error_without_panicking() {
     let c = tmp.connect(512);
     c.execute_batch("CREATE TABLE t (a TEXT); ").unwrap();
     for i in 0..300 {
-        c.execute("INSERT INTO t VALUES (?1)", [format!("{i:0>200}")]).unwrap();
+        c.execute("INSERT INTO t VALUES (?1)", [format!("{i:0>200}")])
+            .unwrap();
     }
     drop(c);
     let bytes = tmp.bytes();

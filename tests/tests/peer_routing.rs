@@ -20,7 +20,11 @@ fn load(case: Case) -> Loaded {
     let current = CurrentPointer::parse(&case.read("_CURRENT")).expect("_CURRENT parses");
     let mref = current.manifest_ref();
     assert_eq!(mref.url, current.manifest_ref);
-    assert_eq!(mref.run_id, case.recorded.snapshot_info.run_id, "{}", case.name);
+    assert_eq!(
+        mref.run_id, case.recorded.snapshot_info.run_id,
+        "{}",
+        case.name
+    );
     let manifest_bytes = std::fs::read(case.local_path(&mref.url)).expect("manifest on disk");
     let manifest = Manifest::parse(&manifest_bytes).expect("manifest parses");
     let npy = |url: &Option<String>, name: &str| {
@@ -92,20 +96,36 @@ fn every_recorded_route_is_reproduced() {
             let opts = options(&q.args, &ctx);
             let route = l.router.route(&q.query, &opts).expect("routes");
             let explained = l.router.explain(&q.query, &opts).expect("explains");
-            assert_eq!(explained.shards(), route.as_slice(), "{} query {i}", l.case.name);
+            assert_eq!(
+                explained.shards(),
+                route.as_slice(),
+                "{} query {i}",
+                l.case.name
+            );
             match &q.route {
                 Some(expected) => {
                     // `route` was recorded without shard_ids: compare without.
-                    assert_eq!(&route, expected, "{} query {i} args {:?}", l.case.name, q.args);
+                    assert_eq!(
+                        &route, expected,
+                        "{} query {i} args {:?}",
+                        l.case.name, q.args
+                    );
                     routed += 1;
                 }
                 None => {
-                    let ids = q.args.shard_ids.as_ref().expect("unrouted queries name shards");
+                    let ids = q
+                        .args
+                        .shard_ids
+                        .as_ref()
+                        .expect("unrouted queries name shards");
                     assert_eq!(&route, ids, "{} query {i}", l.case.name);
                 }
             }
             // Shards absent from the manifest are skipped at search time.
-            let present = route.iter().filter(|s| l.manifest.shard(**s).is_some()).count();
+            let present = route
+                .iter()
+                .filter(|s| l.manifest.shard(**s).is_some())
+                .count();
             assert_eq!(present, q.num_shards_queried, "{} query {i}", l.case.name);
         }
     }
@@ -120,7 +140,10 @@ fn routing_errors_are_typed() {
         let r = &l.router;
         assert!(matches!(
             r.route(&q[1..], &RouteOptions::new()),
-            Err(Error::DimensionMismatch { expected: 32, got: 31 })
+            Err(Error::DimensionMismatch {
+                expected: 32,
+                got: 31
+            })
         ));
         let mut nan = q.clone();
         nan[3] = f32::NAN;
@@ -135,7 +158,10 @@ fn routing_errors_are_typed() {
         ));
         match l.manifest.vector.strategy {
             shardvec_core::Strategy::Cluster | shardvec_core::Strategy::Lsh => {
-                assert_eq!(r.route(q, &RouteOptions::new().num_probes(0)), Err(Error::ZeroProbes));
+                assert_eq!(
+                    r.route(q, &RouteOptions::new().num_probes(0)),
+                    Err(Error::ZeroProbes)
+                );
             }
             shardvec_core::Strategy::Explicit => {
                 assert!(matches!(
@@ -153,7 +179,9 @@ fn routing_errors_are_typed() {
                     r.route(q, &RouteOptions::new().routing_context(&empty)),
                     Err(Error::CelVariableMissing(_))
                 ));
-                let wrong = RoutingContext::from_json(&serde_json::json!({"tenant": 7, "region": 7})).unwrap();
+                let wrong =
+                    RoutingContext::from_json(&serde_json::json!({"tenant": 7, "region": 7}))
+                        .unwrap();
                 assert!(matches!(
                     r.route(q, &RouteOptions::new().routing_context(&wrong)),
                     Err(Error::CelVariableType { .. })

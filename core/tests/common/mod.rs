@@ -55,8 +55,10 @@ impl TempDb {
     /// Opens a connection with the given page size, rollback journal.
     pub fn connect(&self, page_size: u32) -> Connection {
         let c = Connection::open(&self.path).expect("open temp db");
-        c.execute_batch(&format!("PRAGMA page_size = {page_size}; PRAGMA journal_mode = DELETE;"))
-            .expect("pragmas");
+        c.execute_batch(&format!(
+            "PRAGMA page_size = {page_size}; PRAGMA journal_mode = DELETE;"
+        ))
+        .expect("pragmas");
         c
     }
 
@@ -93,7 +95,9 @@ impl Rng {
     }
 
     pub fn string(&mut self, len: usize) -> String {
-        const ALPHABET: &[char] = &['a', 'b', 'z', '0', '9', ' ', '"', '\'', 'é', '中', '🙂', '\n'];
+        const ALPHABET: &[char] = &[
+            'a', 'b', 'z', '0', '9', ' ', '"', '\'', 'é', '中', '🙂', '\n',
+        ];
         (0..len)
             .map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize])
             .collect()
