@@ -103,6 +103,9 @@ impl Matrix {
             [r, c] => (*r, *c),
             s => return Err(err(format!("expected a 2-D array, shape is {s:?}"))),
         };
+        if cols == 0 && rows != 0 {
+            return Err(err(format!("shape ({rows}, 0) has rows without columns")));
+        }
         let item = match h.descr.as_str() {
             "<f4" => 4,
             "<f8" => 8,
