@@ -330,6 +330,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_v3_utf8_header() {
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), 'é': 0}";
+        let mut b = Vec::from(&MAGIC[..]);
+        b.extend_from_slice(&[3, 0]);
+        b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(&2.5f32.to_le_bytes());
+        // Unknown keys are refused: NumPy writes exactly three.
+        assert!(Matrix::from_npy(&b, "t").is_err());
+        let header = "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 1)}";
+        let mut b = Vec::from(&MAGIC[..]);
+        b.extend_from_slice(&[3, 0]);
+        b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(&2.5f32.to_le_bytes());
+        assert_eq!(Matrix::from_npy(&b, "t").unwrap().as_slice(), &[2.5]);
+    }
+
+    #[test]
     fn rejects_bad_files() {
         let m = Matrix::new(2, 2, vec![0.0; 4]).unwrap().to_npy();
         assert!(Matrix::from_npy(&m[..m.len() - 1], "t").is_err());

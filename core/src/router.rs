@@ -382,15 +382,9 @@ impl Router {
                 lsh_probe(code, hyperplanes.rows(), self.num_dbs, p, out, None);
                 Ok(())
             }
-            Kind::Explicit => Err(Error::MissingRoutingInput {
-                strategy: Strategy::Explicit,
-                needs: "shard_ids",
-            }),
+            Kind::Explicit => Err(EXPLICIT_NEEDS_IDS),
             Kind::Cel(_cel) => {
-                let ctx = opts.routing_context.ok_or(Error::MissingRoutingInput {
-                    strategy: Strategy::Cel,
-                    needs: "a routing_context",
-                })?;
+                let ctx = cel_context(opts)?;
                 #[cfg(feature = "cel")]
                 {
                     let (_, _, shard) = _cel.route(ctx)?;
@@ -503,22 +497,35 @@ impl Router {
                     shards,
                 })
             }
-            Kind::Explicit | Kind::Cel(_) => {
-                let mut shards = Vec::new();
-                self.route_inner(query, opts, &mut shards)?;
-                #[cfg(feature = "cel")]
-                if let (Kind::Cel(cel), Some(ctx)) = (&self.kind, opts.routing_context) {
-                    let (value, categorical_index, _) = cel.route(ctx)?;
-                    return Ok(Explanation::Cel {
-                        value,
-                        categorical_index,
-                        shards,
-                    });
-                }
-                Ok(Explanation::Explicit { shards })
+            #[cfg(feature = "cel")]
+            Kind::Cel(cel) => {
+                let (value, categorical_index, shard) = cel.route(cel_context(opts)?)?;
+                Ok(Explanation::Cel {
+                    value,
+                    categorical_index,
+                    shards: alloc::vec![shard],
+                })
             }
+            #[cfg(not(feature = "cel"))]
+            Kind::Cel(_) => {
+                cel_context(opts)?;
+                Err(Error::CelUnsupported)
+            }
+            Kind::Explicit => Err(EXPLICIT_NEEDS_IDS),
         }
     }
+}
+
+const EXPLICIT_NEEDS_IDS: Error = Error::MissingRoutingInput {
+    strategy: Strategy::Explicit,
+    needs: "shard_ids",
+};
+
+fn cel_context<'a>(opts: &RouteOptions<'a>) -> Result<&'a RoutingContext> {
+    opts.routing_context.ok_or(Error::MissingRoutingInput {
+        strategy: Strategy::Cel,
+        needs: "a routing_context",
+    })
 }
 
 /// `Σ (h_i · q > 0) << i`.

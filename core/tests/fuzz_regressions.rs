@@ -1,0 +1,58 @@
+//! Replays the inputs kept in `core/fuzz/regressions/<target>/`: hostile or
+//! once-crashing inputs for each fuzz target. Every one of them is malformed,
+//! so each parser must return an error (and, above all, not panic).
+
+use std::path::Path;
+
+use shardvec_core::npy::Matrix;
+use shardvec_core::sqlite::Database;
+use shardvec_core::{CurrentPointer, Manifest};
+
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no regression inputs for {target}");
+    out
+}
+
+#[test]
+fn sqlite_regressions_are_errors() {
+    for (name, bytes) in inputs("sqlite") {
+        let db = Database::open(&bytes).expect("header is valid");
+        let table = db.table("t").expect("schema is valid");
+        assert!(db.rows(&table).is_err(), "{name}");
+    }
+}
+
+#[test]
+fn manifest_regressions_are_errors() {
+    for (name, bytes) in inputs("manifest") {
+        assert!(Manifest::parse(&bytes).is_err(), "{name}");
+    }
+}
+
+#[test]
+fn npy_regressions_are_errors() {
+    for (name, bytes) in inputs("npy") {
+        assert!(Matrix::from_npy(&bytes, &name).is_err(), "{name}");
+    }
+}
+
+#[test]
+fn current_regressions_are_errors() {
+    for (name, bytes) in inputs("current") {
+        assert!(CurrentPointer::parse(&bytes).is_err(), "{name}");
+    }
+}
