@@ -22,6 +22,11 @@ use crate::types::{Metric, ShardDetail, ShardId, SnapshotInfo, Strategy};
 /// The only manifest format version this crate reads and writes.
 pub const FORMAT_VERSION: i64 = 4;
 
+/// Largest accepted `num_dbs`. A manifest is tiny whatever its shard count,
+/// so without a bound a hostile one could make every per-shard table (shard
+/// details, caches) enormous.
+pub const MAX_NUM_DBS: u32 = 1 << 20;
+
 /// Largest LSH code width: codes are `u64`.
 pub const MAX_HASH_BITS: u32 = 64;
 
@@ -190,11 +195,11 @@ impl Manifest {
         let num_dbs_raw = b.int("num_dbs")?;
         let num_dbs = u32::try_from(num_dbs_raw)
             .ok()
-            .filter(|&n| n > 0)
+            .filter(|&n| n > 0 && n <= MAX_NUM_DBS)
             .ok_or_else(|| {
                 Error::field(
                     "build_meta.num_dbs",
-                    format!("must be in 1..2^32, got {num_dbs_raw}"),
+                    format!("must be in 1..={MAX_NUM_DBS}, got {num_dbs_raw}"),
                 )
             })?;
         let format_version = b.int("format_version")?;
@@ -277,7 +282,9 @@ impl Manifest {
 
     /// Sum of the shards' row counts.
     pub fn total_vectors(&self) -> u64 {
-        self.shards.iter().map(|s| s.row_count).sum()
+        self.shards
+            .iter()
+            .fold(0u64, |acc, s| acc.saturating_add(s.row_count))
     }
 
     /// Snapshot facts for a manifest found at `manifest_url`.

@@ -43,9 +43,11 @@ where
             seq += 1;
             if heap.len() < top_k {
                 heap.push(Entry { key, item });
-            } else if heap.peek().is_some_and(|worst| key < worst.key) {
-                heap.pop();
-                heap.push(Entry { key, item });
+            } else if let Some(mut worst) = heap.peek_mut() {
+                if key < worst.key {
+                    // Replaces the root and sifts it down once.
+                    *worst = Entry { key, item };
+                }
             }
         }
     }

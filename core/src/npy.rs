@@ -50,6 +50,10 @@ impl Matrix {
 
     /// Row `i`.
     pub fn row(&self, i: usize) -> Option<&[f32]> {
+        if i >= self.rows {
+            return None;
+        }
+        // In range: (i + 1) * cols <= rows * cols == data.len().
         self.data.get(i * self.cols..(i + 1) * self.cols)
     }
 

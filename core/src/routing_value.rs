@@ -85,20 +85,22 @@ impl RoutingValue {
     }
 
     /// Equality as the reference (Python) compares a CEL result with a
-    /// `routing_values` entry: numbers by value across int, uint and double;
-    /// strings and bytes exactly; a string never equals bytes.
+    /// `routing_values` entry: numbers exactly by value across int, uint,
+    /// double and bool (`True == 1` in Python); strings and bytes exactly; a
+    /// string never equals bytes.
     pub fn matches(&self, other: &RoutingValue) -> bool {
         use RoutingValue::*;
         match (self, other) {
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) => a == b,
-            (Bool(a), Bool(b)) => a == b,
+            (Double(x), Double(y)) => x == y,
+            (Double(d), n) | (n, Double(d)) => match n.as_i128() {
+                Some(i) => double_equals_int(*d, i),
+                None => false,
+            },
             (a, b) => match (a.as_i128(), b.as_i128()) {
                 (Some(x), Some(y)) => x == y,
-                _ => match (a.as_f64(), b.as_f64()) {
-                    (Some(x), Some(y)) => x == y,
-                    _ => false,
-                },
+                _ => false,
             },
         }
     }
@@ -107,18 +109,16 @@ impl RoutingValue {
         match self {
             RoutingValue::Int(i) => Some(i128::from(*i)),
             RoutingValue::UInt(u) => Some(i128::from(*u)),
+            RoutingValue::Bool(b) => Some(i128::from(*b)),
             _ => None,
         }
     }
+}
 
-    fn as_f64(&self) -> Option<f64> {
-        match self {
-            RoutingValue::Int(i) => Some(*i as f64),
-            RoutingValue::UInt(u) => Some(*u as f64),
-            RoutingValue::Double(d) => Some(*d),
-            _ => None,
-        }
-    }
+/// Exact comparison of a float with an integer (no rounding of the integer).
+fn double_equals_int(d: f64, i: i128) -> bool {
+    // Every integer-valued f64 within ±2^127 converts to i128 exactly.
+    d.is_finite() && d == libm::trunc(d) && libm::fabs(d) < 1.7e38 && d as i128 == i
 }
 
 impl serde::Serialize for RoutingValue {
@@ -253,5 +253,22 @@ pub(crate) fn json_kind(v: &Json) -> &'static str {
         Json::String(_) => "string",
         Json::Array(_) => "array",
         Json::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoutingValue::*;
+
+    #[test]
+    fn matches_like_python_equality() {
+        assert!(Int(7).matches(&UInt(7)));
+        assert!(UInt(7).matches(&Double(7.0)));
+        assert!(Bool(true).matches(&Int(1)));
+        assert!(!Int((1 << 53) + 1).matches(&Double((1u64 << 53) as f64)));
+        assert!(!Double(0.5).matches(&Int(0)));
+        assert!(!Str("1".into()).matches(&Int(1)));
+        assert!(!Str("a".into()).matches(&Bytes(b"a".to_vec())));
+        assert!(Bytes(b"a".to_vec()).matches(&Bytes(b"a".to_vec())));
     }
 }

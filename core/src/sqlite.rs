@@ -20,8 +20,9 @@
 //! pages are never read, so they need no support.
 //!
 //! Every read is bounds-checked: a hostile image yields an error, never a
-//! panic, an unbounded loop (page visits are capped by the page count) or an
-//! allocation larger than the image.
+//! panic or an unbounded loop (page visits are capped by the page count), and
+//! the records decoded by one scan never add up to more bytes than the image
+//! (cells shared between pages or looped overflow chains are caught).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -270,9 +271,14 @@ impl<'a> Database<'a> {
     /// with each row's rowid and decoded record.
     pub fn scan(&self, root: u32, mut f: impl FnMut(i64, Vec<Value>) -> Result<()>) -> Result<()> {
         // Depth-first with an explicit stack; `visits` bounds the work on
-        // images whose child pointers form a cycle.
+        // images whose child pointers form a cycle. Every payload byte is
+        // stored once in the image, so the payloads of one scan cannot add up
+        // to more than the image: `budget` stops images whose cells or
+        // overflow chains are shared or looped from costing unbounded time
+        // and memory.
         let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
         let mut visits: u64 = 0;
+        let mut budget = self.data.len();
         while let Some((pgno, depth)) = stack.pop() {
             visits += 1;
             if visits > u64::from(self.page_count) {
@@ -295,7 +301,7 @@ impl<'a> Database<'a> {
                     let ptrs = hdr + 8;
                     for i in 0..ncells {
                         let off = usize::from(be16(page, ptrs + 2 * i, pgno)?);
-                        let (rowid, record) = self.leaf_cell(page, pgno, off)?;
+                        let (rowid, record) = self.leaf_cell(page, pgno, off, &mut budget)?;
                         f(rowid, parse_record(&record, pgno)?)?;
                     }
                 }
@@ -329,19 +335,29 @@ impl<'a> Database<'a> {
 
     /// Decodes a table-leaf cell at `off`: rowid and the full payload
     /// (following the overflow chain when the payload spills).
-    fn leaf_cell(&self, page: &'a [u8], pgno: u32, off: usize) -> Result<(i64, Vec<u8>)> {
+    fn leaf_cell(
+        &self,
+        page: &'a [u8],
+        pgno: u32,
+        off: usize,
+        budget: &mut usize,
+    ) -> Result<(i64, Vec<u8>)> {
         let (payload_len, n1) = varint(page, off, pgno)?;
         let (rowid, n2) = varint(page, off + n1, pgno)?;
         let start = off + n1 + n2;
         let payload_len = usize::try_from(payload_len)
             .ok()
-            .filter(|&p| p <= self.data.len())
+            .filter(|&p| p <= *budget)
             .ok_or_else(|| {
                 Error::corrupt(
                     pgno,
-                    format!("payload of {payload_len} bytes exceeds the image"),
+                    format!(
+                        "records add up to more than the image's {} bytes",
+                        self.data.len()
+                    ),
                 )
             })?;
+        *budget -= payload_len;
         let u = self.usable;
         // Local payload size for table leaves (fileformat2 §1.6).
         let max_local = u - 35;
@@ -639,8 +655,9 @@ pub fn parse_create_table(sql: &str) -> Result<Vec<Column>> {
                         _ => None,
                     })
                     .collect();
-                let desc = item[p..].iter().any(|t| is_kw(t, "DESC"));
-                table_pk = if desc { None } else { Some(cols) };
+                // Unlike the column constraint, a table-level
+                // `PRIMARY KEY (x DESC)` still makes x a rowid alias.
+                table_pk = Some(cols);
             }
             continue;
         }
@@ -731,6 +748,13 @@ mod tests {
 
         let cols = parse_create_table("CREATE TABLE t (a INTEGER, b, PRIMARY KEY (a))").unwrap();
         assert!(cols[0].rowid_alias);
+        let cols = parse_create_table("CREATE TABLE t (a INTEGER, PRIMARY KEY (a DESC))").unwrap();
+        assert!(
+            cols[0].rowid_alias,
+            "a table-level DESC key still aliases the rowid"
+        );
+        let cols = parse_create_table("CREATE TABLE t (a INTEGER PRIMARY KEY DESC)").unwrap();
+        assert!(!cols[0].rowid_alias);
         let cols = parse_create_table("CREATE TABLE t (a INT PRIMARY KEY)").unwrap();
         assert!(
             !cols[0].rowid_alias,

@@ -77,6 +77,10 @@ fn validation_rejects_what_format_md_rejects() {
     assert_eq!(field_of(&parse_err(&s)), "build_meta.num_dbs");
 
     let mut s = ManifestSpec::vector(cluster_vector(), 3);
+    s.num_dbs = i64::from(shardvec_core::manifest::MAX_NUM_DBS) + 1;
+    assert_eq!(field_of(&parse_err(&s)), "build_meta.num_dbs");
+
+    let mut s = ManifestSpec::vector(cluster_vector(), 3);
     s.shards.push(ShardRow {
         db_id: 3,
         ..s.shards[0].clone()
