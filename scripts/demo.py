@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -11,47 +12,59 @@ def run(*args):
     return json.loads(out)
 
 
+def explain(e):
+    kind = e["kind"]
+    if kind == "cluster":
+        return "distances to centroids " + ", ".join(f"{x:.3f}" for x in e["distances"])
+    if kind == "lsh":
+        return f"hash code {e['code']:#b}, buckets " + ", ".join(
+            f"{b['code']}->shard {b['shard']}" for b in e["buckets"])
+    if kind == "cel":
+        return f"CEL value {e['value']!r}"
+    return "named by the request"
+
+
 def main(binary, fixtures):
     fixtures = Path(fixtures)
-    agree = 0
+    root = tempfile.mkdtemp(prefix="shardvec-demo-")
+    ok = total = 0
     cases = [c["case"] for c in json.loads((fixtures / "index.json").read_text())["cases"]]
     for case in cases:
         recorded = json.loads((fixtures / f"{case}.json").read_text())
-        d = run(binary, "info", str(fixtures / case))
-        i = d["snapshot_info"]
+        common = ["--prefix", str(fixtures / case), "--local-root", root, "--json"]
+        i = run(binary, "info", *common)
         print(f"=== {case}")
-        print(f"  run {i['run_id']}: {i['num_dbs']} shards, dim {i['dim']}, "
-              f"{i['metric']}, {i['sharding']}, {i['total_vectors']} vectors")
-        print("  vectors per shard:", [s["vector_count"] for s in d["shards"]])
+        print(f"  {i['num_dbs']} shards, dim {i['dim']}, {i['metric']}, {i['sharding']}, "
+              f"{i['total_vectors']} vectors")
+        shards = run(binary, "shards", *common)
+        print("  vectors per shard:", [s["vector_count"] for s in shards])
 
         q = next(q for q in recorded["queries"] if q.get("route") or "shard_ids" in q["args"])
         a = q["args"]
-        args = [binary, "route", str(fixtures / case),
-                "--query=" + ",".join(repr(v) for v in q["query"])]
+        args = ["--query", json.dumps(q["query"])]
         if "num_probes" in a:
             args.append(f"--num-probes={a['num_probes']}")
         if "shard_ids" in a:
             args.append("--shard-ids=" + ",".join(map(str, a["shard_ids"])))
         if "routing_context" in a:
-            args.append("--context=" + json.dumps(a["routing_context"]))
-        e = run(*args)
-        kind = e["kind"]
-        if kind == "cluster":
-            why = "distances " + ", ".join(f"{x:.3f}" for x in e["distances"])
-        elif kind == "lsh":
-            why = f"code {e['code']:#b}, buckets " + ", ".join(
-                f"{b['code']}->shard {b['shard']}" for b in e["buckets"])
-        elif kind == "cel":
-            why = f"value {e['value']!r}"
-        else:
-            why = "named by the request"
+            args.append("--routing-context=" + json.dumps(a["routing_context"]))
+        e = run(binary, "route", *common, *args, "--explain")
         expected = q.get("route") or a.get("shard_ids")
-        agree += e["shards"] == expected
-        print(f"  args {json.dumps(a)}")
-        print(f"  route {e['shards']} ({kind}: {why})")
-        print(f"  reference route {expected}")
-    print(f"\n{agree} of {len(cases)} routes equal the reference's")
-    return 0 if agree == len(cases) else 1
+        print(f"  search args {json.dumps(a)}")
+        print(f"  route {e['shards']} ({explain(e)}); reference route {expected}")
+        total += 1
+        same = e["shards"] == expected
+        if case.startswith("sqlitevec_"):
+            r = run(binary, "search", *common, *args, f"--top-k={q['top_k']}")
+            got = [h["id"] for h in r["results"]]
+            want = [h["id"] for h in q["results"]]
+            print(f"  top-{q['top_k']} ids {got} in {r['latency_ms']:.2f} ms; reference {want}")
+            same = same and got == want
+        else:
+            print("  (LanceDB shards: search comes with the LanceDB backend)")
+        ok += same
+    print(f"\n{ok} of {total} snapshots routed and searched exactly as the reference")
+    return 0 if ok == total else 1
 
 
 if __name__ == "__main__":

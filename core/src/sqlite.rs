@@ -147,7 +147,7 @@ impl<'a> Database<'a> {
             2 | 3 => return Err(Error::UnsupportedSqlite("UTF-16 text encoding".to_string())),
             n => return Err(Error::corrupt(0, format!("invalid text encoding {n}"))),
         }
-        if data.len() % page_size != 0 {
+        if !data.len().is_multiple_of(page_size) {
             return Err(Error::corrupt(
                 0,
                 format!(

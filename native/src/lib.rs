@@ -1,16 +1,37 @@
 //! # shardvec
 //!
 //! Sharded vector search over object storage, for Rust services and
-//! operators. This crate builds on [`shardvec_core`] (manifest parsing,
-//! routing and merge, shared with the WebAssembly package) and will hold the
-//! object-store I/O, the sqlite-vec and LanceDB shard backends, the blocking
-//! and tokio readers, the writer, the CLI and the host server.
+//! operators. Built on [`shardvec_core`] (manifest parsing, routing and
+//! merge, shared with the WebAssembly package).
 //!
-//! Today it offers [`LocalSnapshot`]: a snapshot folder on local disk (for
-//! instance a copy of an S3 prefix), opened through its `_CURRENT` pointer,
-//! with the snapshot's [`Router`](shardvec_core::Router) ready to use.
+//! ## Main types
+//!
+//! - [`AsyncShardedVectorReader`] (tokio) and [`ShardedVectorReader`]
+//!   (blocking): open a snapshot prefix (`s3://`, `gs://`, `az://`,
+//!   `file://`, a local path, `memory://`), route each query, search the
+//!   chosen shards concurrently and merge. See [`reader`] for the design
+//!   (one immutable state per publish, swapped atomically by `refresh`).
+//! - [`SnapshotLocation`] and [`StoreOptions`]: the object store and where
+//!   the snapshot is in it; recorded URLs are resolved against it, so copies
+//!   of a snapshot read the same.
+//! - [`ManifestStore`]: where `_CURRENT` and manifests come from.
+//! - [`backend::ShardBackend`]: how a shard is opened and searched
+//!   (sqlite-vec today), with the local cache of [`cache`].
+//! - [`Error`]: the crate's one error type.
 
-pub mod local;
+pub mod backend;
+pub mod blocking;
+pub mod cache;
+mod error;
+pub mod location;
+pub mod manifest_store;
+pub mod reader;
 
-pub use local::{Error, LocalSnapshot};
+pub use blocking::ShardedVectorReader;
+pub use error::{Error, Result};
+pub use location::{SnapshotLocation, StoreOptions};
+pub use manifest_store::{ManifestStore, ObjectManifestStore};
+pub use reader::{
+    AsyncShardedVectorReader, Health, HealthStatus, ReaderOptions, SearchOptions, SearchResponse,
+};
 pub use shardvec_core as core;

@@ -1,0 +1,115 @@
+//! Shard backends: how one shard is opened and searched.
+//!
+//! A [`ShardBackend`] turns a shard of the manifest into an open
+//! [`ShardSearcher`]; searchers are cached by the reader and shared by
+//! concurrent searches (they are `Send + Sync`). Searching is blocking —
+//! the async reader runs it on tokio's blocking pool — because both engines
+//! (SQLite, Lance's local scans) are CPU-bound.
+//!
+//! [`detect`] tells which backend wrote a shard from its objects:
+//! `shard.db` → sqlite-vec, `vector_index.lance/` → LanceDB.
+
+pub mod sqlite_vec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta};
+
+use crate::error::{Error, Result};
+use crate::location::SnapshotLocation;
+use crate::manifest_store::list_keys;
+
+/// The storage engine of a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// One SQLite file with a sqlite-vec `vec0` table.
+    SqliteVec,
+    /// A Lance dataset opened with LanceDB.
+    Lancedb,
+}
+
+impl BackendKind {
+    /// The name used in options and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::SqliteVec => "sqlite-vec",
+            BackendKind::Lancedb => "lancedb",
+        }
+    }
+}
+
+/// Everything a backend needs to open one shard.
+#[derive(Debug, Clone)]
+pub struct ShardSource {
+    /// The shard's row of the manifest.
+    pub meta: ShardMeta,
+    /// The shard folder's key relative to the snapshot prefix.
+    pub key: String,
+    /// The snapshot's location.
+    pub location: SnapshotLocation,
+    /// The local cache root.
+    pub local_root: PathBuf,
+    /// The snapshot's metric.
+    pub metric: Metric,
+    /// The snapshot's dimension.
+    pub dim: usize,
+}
+
+impl ShardSource {
+    /// The shard id.
+    pub fn id(&self) -> ShardId {
+        self.meta.db_id
+    }
+
+    /// The shard's URL, for messages.
+    pub fn url(&self) -> String {
+        self.location.display_url(&self.key)
+    }
+
+    /// A backend error about this shard.
+    pub fn error(&self, reason: impl std::fmt::Display) -> Error {
+        Error::Backend {
+            shard: self.id(),
+            url: self.url(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// An open shard.
+pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
+    /// The shard's local top-`top_k`, best first (blocking).
+    fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>>;
+}
+
+/// Opens shards of one storage engine.
+pub trait ShardBackend: Send + Sync + std::fmt::Debug {
+    /// The engine.
+    fn kind(&self) -> BackendKind;
+    /// Opens (downloading into the local cache if needed) one shard.
+    fn open<'a>(&'a self, source: &'a ShardSource)
+        -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>>;
+}
+
+/// Detects the engine of a shard from its objects.
+pub async fn detect(source: &ShardSource) -> Result<BackendKind> {
+    let keys = list_keys(&source.location, &source.key).await?;
+    let prefix = format!("{}/", source.key);
+    let names = keys.iter().filter_map(|(k, _)| k.strip_prefix(&prefix));
+    let mut lance = false;
+    for name in names {
+        if name == sqlite_vec::SHARD_FILE {
+            return Ok(BackendKind::SqliteVec);
+        }
+        lance |= name.starts_with("vector_index.lance/");
+    }
+    if lance {
+        Ok(BackendKind::Lancedb)
+    } else {
+        Err(source.error("no shard objects found (expected shard.db or vector_index.lance/)"))
+    }
+}

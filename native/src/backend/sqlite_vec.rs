@@ -1,0 +1,207 @@
+//! The sqlite-vec backend: one `shard.db` per shard.
+//!
+//! The file is downloaded into the local cache (see [`crate::cache`]) and
+//! opened read-only with rusqlite (bundled SQLite) and the sqlite-vec
+//! extension. A search runs the `vec0` KNN query and maps rowids through
+//! `vec_id_map` (typed ids, `{"v": 12, "t": "int"}`) and `vec_payloads`
+//! (JSON objects; no row = no payload), in one statement. Payload JSON is
+//! decoded only for the rows returned.
+//!
+//! Each shard keeps a small pool of read connections with their prepared
+//! statement cached, so concurrent searches of one shard do not serialise.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+
+use futures::future::BoxFuture;
+use rusqlite::{Connection, OpenFlags};
+use shardvec_core::{SearchResult, VectorId};
+
+use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use crate::cache::{self, Identity};
+use crate::error::{Error, Result};
+
+/// The shard's file name.
+pub const SHARD_FILE: &str = "shard.db";
+
+/// Connections kept per shard once released (more may be open at peaks).
+const POOL_SIZE: usize = 8;
+
+const SEARCH_SQL: &str = "\
+SELECT m.original_id, v.distance, p.payload
+FROM (SELECT rowid, distance FROM vec_index WHERE embedding MATCH ?1 AND k = ?2) AS v
+LEFT JOIN vec_id_map AS m ON m.internal_id = v.rowid
+LEFT JOIN vec_payloads AS p ON p.rowid = v.rowid
+ORDER BY v.distance";
+
+/// Registers sqlite-vec with every SQLite connection of the process.
+fn register_extension() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        type EntryPoint = unsafe extern "C" fn(
+            *mut rusqlite::ffi::sqlite3,
+            *mut *mut std::os::raw::c_char,
+            *const rusqlite::ffi::sqlite3_api_routines,
+        ) -> std::os::raw::c_int;
+        // SAFETY: the crate declares `sqlite3_vec_init` without arguments,
+        // but the C symbol is SQLite's standard extension entry point, which
+        // is what `sqlite3_auto_extension` calls it as; the pointer is
+        // 'static.
+        unsafe {
+            let init = std::mem::transmute::<*const (), EntryPoint>(
+                sqlite_vec::sqlite3_vec_init as *const (),
+            );
+            rusqlite::ffi::sqlite3_auto_extension(Some(init));
+        }
+    });
+}
+
+/// Opens sqlite-vec shards.
+#[derive(Debug, Default, Clone)]
+pub struct SqliteVecBackend;
+
+impl ShardBackend for SqliteVecBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::SqliteVec
+    }
+
+    fn open<'a>(
+        &'a self,
+        source: &'a ShardSource,
+    ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
+        Box::pin(async move {
+            let meta = &source.meta;
+            let identity = Identity {
+                db_url: meta.db_url.clone().unwrap_or_default(),
+                checkpoint_id: meta.checkpoint_id.clone(),
+                files: vec![(SHARD_FILE.to_string(), meta.db_bytes)],
+            };
+            let dir = cache::ensure(
+                &source.location,
+                &source.local_root,
+                source.id(),
+                &source.key,
+                &identity,
+            )
+            .await?;
+            let path = dir.join(SHARD_FILE);
+            let src = source.clone();
+            let shard = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
+                .await
+                .map_err(|e| source.error(e))??;
+            Ok(Arc::new(shard) as Arc<dyn ShardSearcher>)
+        })
+    }
+}
+
+/// One open sqlite-vec shard.
+#[derive(Debug)]
+pub struct SqliteVecShard {
+    path: PathBuf,
+    source: ShardSource,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl SqliteVecShard {
+    /// Opens `path` read-only and checks its schema.
+    pub fn open(path: &Path, source: &ShardSource) -> Result<SqliteVecShard> {
+        register_extension();
+        let shard = SqliteVecShard {
+            path: path.to_path_buf(),
+            source: source.clone(),
+            pool: Mutex::new(Vec::new()),
+        };
+        let conn = shard.connect()?;
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| source.error(format!("not a readable SQLite file: {e}")))?;
+        for t in ["vec_index", "vec_id_map"] {
+            if !tables.iter().any(|n| n == t) {
+                return Err(source.error(format!("table `{t}` is missing")));
+            }
+        }
+        shard.release(conn);
+        Ok(shard)
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| {
+            self.source
+                .error(format!("cannot open {}: {e}", self.path.display()))
+        })?;
+        conn.set_prepared_statement_cache_capacity(4);
+        Ok(conn)
+    }
+
+    fn acquire(&self) -> Result<Connection> {
+        let pooled = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    fn release(&self, conn: Connection) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOL_SIZE {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+/// One row of the search: `original_id`, distance, payload.
+type Hit = (Option<String>, f64, Option<String>);
+
+/// Decodes `{"v": 12, "t": "int"}` / `{"v": "doc-1", "t": "str"}`.
+fn decode_id(raw: &str) -> Option<VectorId> {
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    match (v.get("t")?.as_str()?, v.get("v")?) {
+        ("int", serde_json::Value::Number(n)) => n.as_i64().map(VectorId::Int),
+        ("str", serde_json::Value::String(s)) => Some(VectorId::Str(s.clone())),
+        _ => None,
+    }
+}
+
+impl ShardSearcher for SqliteVecShard {
+    fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
+        let conn = self.acquire()?;
+        let bytes: Vec<u8> = query.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let k =
+            i64::try_from(top_k).map_err(|_| Error::InvalidArgument(format!("top_k {top_k}")))?;
+        let rows: rusqlite::Result<Vec<Hit>> =
+            conn.prepare_cached(SEARCH_SQL).and_then(|mut st| {
+                st.query_map(rusqlite::params![bytes, k], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
+            });
+        let rows = rows.map_err(|e| self.source.error(format!("search failed: {e}")))?;
+        self.release(conn);
+        rows.into_iter()
+            .map(|(id, distance, payload)| {
+                let raw =
+                    id.ok_or_else(|| self.source.error("vec_id_map has no row for a result"))?;
+                let id = decode_id(&raw)
+                    .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
+                let payload = match payload {
+                    Some(p) => Some(serde_json::from_str(&p).map_err(|e| {
+                        self.source
+                            .error(format!("payload of {id} is not JSON: {e}"))
+                    })?),
+                    None => None,
+                };
+                Ok(SearchResult {
+                    id,
+                    score: distance as f32,
+                    payload,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type of the `shardvec` crate.
+//!
+//! Variants follow the reference reader's failure matrix and name what
+//! failed: the URL, object, shard or file.
+
+use std::path::PathBuf;
+
+use shardvec_core::ShardId;
+
+/// Result alias of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can fail while reading a snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The snapshot URL or an option is unusable.
+    #[error("invalid snapshot location `{url}`: {reason}")]
+    InvalidLocation {
+        /// The URL or path given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An object-store request failed.
+    #[error("object store: cannot {op} {location}: {source}")]
+    Store {
+        /// What was attempted (`get`, `head`, `list`, `put`).
+        op: &'static str,
+        /// The object's full URL.
+        location: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The snapshot has no `_CURRENT` pointer (reader-state error).
+    #[error("no snapshot published at {0}: `_CURRENT` does not exist")]
+    NoCurrent(String),
+    /// No manifest could be parsed, after trying older ones.
+    #[error("manifest {url} cannot be read: {source}")]
+    Manifest {
+        /// The manifest that failed first (the current one).
+        url: String,
+        /// Why it failed.
+        #[source]
+        source: shardvec_core::Error,
+    },
+    /// A routing artefact could not be read.
+    #[error("routing artefact {url}: {source}")]
+    Artefact {
+        /// The artefact's URL.
+        url: String,
+        /// Why it failed.
+        #[source]
+        source: shardvec_core::Error,
+    },
+    /// A recorded URL lies outside the snapshot.
+    #[error("recorded URL {url} is outside the snapshot prefix {prefix}")]
+    ForeignUrl {
+        /// The URL.
+        url: String,
+        /// The snapshot's recorded prefix.
+        prefix: String,
+    },
+    /// Opening or searching a shard failed (backend error).
+    #[error("shard {shard} ({url}): {reason}")]
+    Backend {
+        /// The shard.
+        shard: ShardId,
+        /// Where it lives.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The local shard cache could not be written or read.
+    #[error("local cache {path}: {source}")]
+    Cache {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An argument is out of range (`top_k` 0, a zero worker count, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The reader was closed.
+    #[error("the reader is closed")]
+    Closed,
+    /// A blocking reader method was called from inside a tokio runtime.
+    #[error("ShardedVectorReader blocks; inside a tokio runtime use AsyncShardedVectorReader")]
+    BlockingInAsync,
+    /// Parsing or routing failed: dimension mismatch, NaN query, bad shard
+    /// id, missing routing context, CEL errors (config errors).
+    #[error(transparent)]
+    Core(#[from] shardvec_core::Error),
+}
+
+impl Error {
+    pub(crate) fn store(
+        op: &'static str,
+        location: impl Into<String>,
+        source: object_store::Error,
+    ) -> Self {
+        Error::Store {
+            op,
+            location: location.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn cache(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Cache {
+            path: path.into(),
+            source,
+        }
+    }
+}

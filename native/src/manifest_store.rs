@@ -1,0 +1,151 @@
+//! Where `_CURRENT` and manifests are read from (and, for writers, written).
+//!
+//! [`ManifestStore`] is one small trait so a deployment can keep manifests
+//! elsewhere (a database, a config service); [`ObjectManifestStore`], on the
+//! snapshot's own object store, is the default.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use shardvec_core::current::parse_manifest_dir_name;
+use shardvec_core::{CurrentPointer, ManifestRef};
+
+use crate::error::{Error, Result};
+use crate::location::SnapshotLocation;
+
+/// Key of the pointer object under the prefix.
+pub const CURRENT_KEY: &str = "_CURRENT";
+/// Folder of the manifests under the prefix.
+pub const MANIFESTS_DIR: &str = "manifests";
+
+/// Reads the pointer and the manifests of one snapshot prefix.
+pub trait ManifestStore: Send + Sync + std::fmt::Debug {
+    /// The `_CURRENT` pointer, or `None` if nothing was published.
+    fn load_current(&self) -> BoxFuture<'_, Result<Option<CurrentPointer>>>;
+    /// The bytes of the manifest at `url` (as recorded in `_CURRENT`).
+    fn load_manifest<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Bytes>>;
+    /// Every published manifest, newest first.
+    fn list_manifests(&self) -> BoxFuture<'_, Result<Vec<ManifestRef>>>;
+}
+
+/// The default store: `_CURRENT` and `manifests/` on the snapshot's object
+/// store.
+#[derive(Debug, Clone)]
+pub struct ObjectManifestStore {
+    location: SnapshotLocation,
+}
+
+impl ObjectManifestStore {
+    /// A store over `location`.
+    pub fn new(location: SnapshotLocation) -> Self {
+        ObjectManifestStore { location }
+    }
+
+    /// The key of a manifest URL relative to the prefix: everything from
+    /// its `manifests/` segment on, so a copied snapshot's recorded URLs
+    /// (which name the original bucket) resolve here.
+    pub fn manifest_key(url: &str) -> Option<&str> {
+        url.rfind("/manifests/")
+            .map(|i| &url[i + 1..])
+            .or_else(|| url.strip_prefix("manifests/").map(|_| url))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let store = self.location.store();
+        let path = self.location.path(key);
+        match store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| {
+                Error::store("get", self.location.display_url(key), e)
+            })?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::store("get", self.location.display_url(key), e)),
+        }
+    }
+}
+
+impl ManifestStore for ObjectManifestStore {
+    fn load_current(&self) -> BoxFuture<'_, Result<Option<CurrentPointer>>> {
+        Box::pin(async move {
+            match self.get(CURRENT_KEY).await? {
+                None => Ok(None),
+                Some(b) => Ok(Some(CurrentPointer::parse(&b)?)),
+            }
+        })
+    }
+
+    fn load_manifest<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            let key = Self::manifest_key(url).ok_or_else(|| Error::ForeignUrl {
+                url: url.to_string(),
+                prefix: self.location.url().to_string(),
+            })?;
+            self.get(key).await?.ok_or_else(|| {
+                Error::store(
+                    "get",
+                    self.location.display_url(key),
+                    object_store::Error::NotFound {
+                        path: key.to_string(),
+                        source: "manifest object does not exist".into(),
+                    },
+                )
+            })
+        })
+    }
+
+    fn list_manifests(&self) -> BoxFuture<'_, Result<Vec<ManifestRef>>> {
+        Box::pin(async move {
+            let dir = self.location.path(MANIFESTS_DIR);
+            let listing = self
+                .location
+                .store()
+                .list_with_delimiter(Some(&dir))
+                .await
+                .map_err(|e| Error::store("list", self.location.display_url(MANIFESTS_DIR), e))?;
+            let mut refs: Vec<ManifestRef> = listing
+                .common_prefixes
+                .iter()
+                .filter_map(|p| {
+                    let name = p.filename()?;
+                    let (published_at, run_id) = parse_manifest_dir_name(name).ok()?;
+                    Some(ManifestRef {
+                        url: self
+                            .location
+                            .display_url(&format!("{MANIFESTS_DIR}/{name}/manifest")),
+                        run_id: run_id.to_string(),
+                        published_at,
+                    })
+                })
+                .collect();
+            refs.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+            Ok(refs)
+        })
+    }
+}
+
+/// Lists every object key under `key` (relative keys), for backend
+/// detection and downloads of multi-file shards.
+pub(crate) async fn list_keys(
+    location: &SnapshotLocation,
+    key: &str,
+) -> Result<Vec<(String, u64)>> {
+    let base = location.path(key);
+    let prefix = location.path("");
+    let metas: Vec<object_store::ObjectMeta> = location
+        .store()
+        .list(Some(&base))
+        .try_collect()
+        .await
+        .map_err(|e| Error::store("list", location.display_url(key), e))?;
+    Ok(metas
+        .into_iter()
+        .filter_map(|m| {
+            let rel: Vec<_> = m
+                .location
+                .prefix_match(&prefix)?
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            Some((rel.join("/"), m.size))
+        })
+        .collect())
+}

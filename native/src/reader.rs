@@ -1,0 +1,647 @@
+//! The async reader: [`AsyncShardedVectorReader`].
+//!
+//! ## Design
+//!
+//! Everything a search needs from one publish — manifest, its ref, the
+//! [`Router`] and the cache of open shard handles — lives in one immutable
+//! `State` behind an [`ArcSwap`]. A search loads the current `Arc<State>`
+//! once and uses it to the end, so it never mixes two manifests; `refresh`
+//! builds a complete new state and swaps the pointer atomically. Shard
+//! handles are `Arc`s: when a refresh retires a state, or the LRU evicts a
+//! handle, the handle closes when the last search using it finishes.
+//!
+//! A search routes (core), drops shards absent from the manifest, searches
+//! the rest concurrently (at most `max_concurrency` at once, on tokio's
+//! blocking pool) and merges (core) in route order.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use futures::{StreamExt, TryStreamExt};
+use lru::LruCache;
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+use shardvec_core::npy::Matrix;
+use shardvec_core::{
+    merge, CurrentPointer, Manifest, ManifestRef, RouteOptions, Router, RoutingArtefacts,
+    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
+};
+use tokio::sync::OnceCell;
+
+use crate::backend::sqlite_vec::SqliteVecBackend;
+use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use crate::error::{Error, Result};
+use crate::location::{SnapshotLocation, StoreOptions};
+use crate::manifest_store::{ManifestStore, ObjectManifestStore};
+
+/// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
+pub const MAX_TOP_K: usize = 4096;
+
+/// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
+/// unbounded shard cache, 8 concurrent shard searches, no store options,
+/// the object-store manifest store, backends detected per shard.
+#[derive(Debug, Clone)]
+pub struct ReaderOptions {
+    pub(crate) max_fallback_attempts: usize,
+    pub(crate) preload_shards: bool,
+    pub(crate) max_cached_shards: Option<NonZeroUsize>,
+    pub(crate) max_concurrency: usize,
+    pub(crate) store: StoreOptions,
+    pub(crate) manifest_store: Option<Arc<dyn ManifestStore>>,
+    pub(crate) backend: Option<BackendKind>,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            max_fallback_attempts: 3,
+            preload_shards: false,
+            max_cached_shards: None,
+            max_concurrency: 8,
+            store: StoreOptions::default(),
+            manifest_store: None,
+            backend: None,
+        }
+    }
+}
+
+impl ReaderOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many older manifests to try when the current one cannot be
+    /// parsed at open (default 3; 0 disables the fallback).
+    pub fn max_fallback_attempts(mut self, n: usize) -> Self {
+        self.max_fallback_attempts = n;
+        self
+    }
+
+    /// Open every shard at open and refresh time instead of on first use.
+    pub fn preload_shards(mut self, yes: bool) -> Self {
+        self.preload_shards = yes;
+        self
+    }
+
+    /// Keep at most `n` shard handles open (least recently used evicted).
+    pub fn max_cached_shards(mut self, n: NonZeroUsize) -> Self {
+        self.max_cached_shards = Some(n);
+        self
+    }
+
+    /// Shard searches running at once for one search (default 8; min 1).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// Object-store options (endpoint, credentials, …).
+    pub fn store_options(mut self, opts: StoreOptions) -> Self {
+        self.store = opts;
+        self
+    }
+
+    /// Reads `_CURRENT` and manifests from a custom store.
+    pub fn manifest_store(mut self, store: Arc<dyn ManifestStore>) -> Self {
+        self.manifest_store = Some(store);
+        self
+    }
+
+    /// States the shards' backend instead of detecting it.
+    pub fn backend(mut self, kind: BackendKind) -> Self {
+        self.backend = Some(kind);
+        self
+    }
+}
+
+/// Per-search inputs. Defaults: the manifest's `num_probes`, routing by the
+/// snapshot's strategy, no routing context.
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    /// Explicit shards (override routing).
+    pub shard_ids: Option<Vec<ShardId>>,
+    /// Shards to probe (CLUSTER, LSH).
+    pub num_probes: Option<u32>,
+    /// CEL routing context.
+    pub routing_context: Option<RoutingContext>,
+}
+
+impl SearchOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the shards.
+    pub fn shard_ids(mut self, ids: impl Into<Vec<ShardId>>) -> Self {
+        self.shard_ids = Some(ids.into());
+        self
+    }
+
+    /// Sets the number of probes.
+    pub fn num_probes(mut self, n: u32) -> Self {
+        self.num_probes = Some(n);
+        self
+    }
+
+    /// Sets the CEL routing context.
+    pub fn routing_context(mut self, ctx: RoutingContext) -> Self {
+        self.routing_context = Some(ctx);
+        self
+    }
+
+    fn route_options(&self) -> RouteOptions<'_> {
+        RouteOptions {
+            num_probes: self.num_probes,
+            shard_ids: self.shard_ids.as_deref(),
+            routing_context: self.routing_context.as_ref(),
+        }
+    }
+}
+
+/// The answer of a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResponse {
+    /// Global top-k, best first.
+    pub results: Vec<SearchResult>,
+    /// Shards searched (routed shards present in the manifest).
+    pub num_shards_queried: usize,
+    /// The routed shards, in probe order.
+    pub route: Vec<ShardId>,
+    /// Wall time of the search.
+    #[serde(serialize_with = "as_millis")]
+    pub latency: Duration,
+    /// The manifest the search ran against.
+    pub manifest_ref: ManifestRef,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Reader health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Serving a manifest younger than the staleness threshold.
+    Healthy,
+    /// Serving, but the manifest is older than the threshold.
+    Degraded,
+    /// Closed.
+    Unhealthy,
+}
+
+/// What `health` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Overall status.
+    pub status: HealthStatus,
+    /// The manifest served (none when closed).
+    pub manifest_ref: Option<ManifestRef>,
+    /// Age of that manifest.
+    pub manifest_age: Option<Duration>,
+    /// Number of shards.
+    pub num_shards: u32,
+    /// Whether the reader is closed.
+    pub is_closed: bool,
+}
+
+type Slot = Arc<OnceCell<Arc<dyn ShardSearcher>>>;
+
+/// One publish, immutable once built.
+struct State {
+    manifest_ref: ManifestRef,
+    manifest: Manifest,
+    router: Router,
+    handles: Mutex<LruCache<ShardId, Slot>>,
+}
+
+struct Inner {
+    location: SnapshotLocation,
+    local_root: PathBuf,
+    options: ReaderOptions,
+    manifests: Arc<dyn ManifestStore>,
+    state: ArcSwap<State>,
+    closed: AtomicBool,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// Searches a sharded vector snapshot from async code (tokio).
+///
+/// Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct AsyncShardedVectorReader {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AsyncShardedVectorReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncShardedVectorReader")
+            .field("prefix", &self.inner.location.url())
+            .field("manifest", &self.inner.state.load().manifest_ref.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncShardedVectorReader {
+    /// Opens the snapshot at `prefix` (URL or local path), caching shards
+    /// under `local_root`.
+    pub async fn open(
+        prefix: &str,
+        local_root: impl Into<PathBuf>,
+        options: ReaderOptions,
+    ) -> Result<Self> {
+        let location = SnapshotLocation::open(prefix, &options.store)?;
+        Self::open_at(location, local_root, options).await
+    }
+
+    /// Opens a snapshot at an already built location.
+    pub async fn open_at(
+        location: SnapshotLocation,
+        local_root: impl Into<PathBuf>,
+        options: ReaderOptions,
+    ) -> Result<Self> {
+        let manifests = options
+            .manifest_store
+            .clone()
+            .unwrap_or_else(|| Arc::new(ObjectManifestStore::new(location.clone())));
+        let local_root = local_root.into();
+        let current = manifests
+            .load_current()
+            .await?
+            .ok_or_else(|| Error::NoCurrent(location.url().to_string()))?;
+        let state = load_with_fallback(&location, &*manifests, &current, &options).await?;
+        let inner = Arc::new(Inner {
+            location,
+            local_root,
+            options,
+            manifests,
+            state: ArcSwap::from_pointee(state),
+            closed: AtomicBool::new(false),
+            refresh: tokio::sync::Mutex::new(()),
+        });
+        let reader = AsyncShardedVectorReader { inner };
+        if reader.inner.options.preload_shards {
+            let state = reader.inner.state.load_full();
+            reader.preload(&state).await?;
+        }
+        Ok(reader)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn current(&self) -> Result<Arc<State>> {
+        self.check_open()?;
+        Ok(self.inner.state.load_full())
+    }
+
+    /// Searches `query` for its `top_k` nearest vectors.
+    #[tracing::instrument(level = "debug", skip_all, fields(top_k))]
+    pub async fn search(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        opts: &SearchOptions,
+    ) -> Result<SearchResponse> {
+        let started = Instant::now();
+        let state = self.current()?;
+        if top_k == 0 || top_k > MAX_TOP_K {
+            return Err(Error::InvalidArgument(format!(
+                "top_k must be in 1..={MAX_TOP_K}, got {top_k}"
+            )));
+        }
+        let route = state.router.route(query, &opts.route_options())?;
+        let targets: Vec<ShardId> = route
+            .iter()
+            .copied()
+            .filter(|s| state.manifest.shard(*s).is_some())
+            .collect();
+        let query: Arc<[f32]> = Arc::from(query);
+        let per_shard: Vec<Vec<SearchResult>> = futures::stream::iter(targets.iter().copied())
+            .map(|sid| {
+                let state = state.clone();
+                let query = query.clone();
+                async move {
+                    let shard = self.handle(&state, sid).await?;
+                    tokio::task::spawn_blocking(move || shard.search(&query, top_k))
+                        .await
+                        .map_err(|e| Error::Backend {
+                            shard: sid,
+                            url: String::new(),
+                            reason: format!("search task failed: {e}"),
+                        })?
+                }
+            })
+            .buffered(self.inner.options.max_concurrency)
+            .try_collect()
+            .await?;
+        Ok(SearchResponse {
+            results: merge(per_shard, top_k),
+            num_shards_queried: targets.len(),
+            route,
+            latency: started.elapsed(),
+            manifest_ref: state.manifest_ref.clone(),
+        })
+    }
+
+    /// Searches several queries concurrently (each with the same options).
+    pub async fn batch_search(
+        &self,
+        queries: &[Vec<f32>],
+        top_k: usize,
+        opts: &SearchOptions,
+    ) -> Result<Vec<SearchResponse>> {
+        futures::stream::iter(queries.iter())
+            .map(|q| self.search(q, top_k, opts))
+            .buffered(self.inner.options.max_concurrency)
+            .try_collect()
+            .await
+    }
+
+    /// The shards a search with these options would probe (including empty
+    /// shards, which a search skips).
+    pub fn route(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<ShardId>> {
+        Ok(self.current()?.router.route(query, &opts.route_options())?)
+    }
+
+    /// The routing decision with its reasons (distances, LSH buckets, CEL
+    /// value).
+    pub fn explain(
+        &self,
+        query: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<shardvec_core::Explanation> {
+        Ok(self
+            .current()?
+            .router
+            .explain(query, &opts.route_options())?)
+    }
+
+    /// Snapshot facts.
+    pub fn snapshot_info(&self) -> Result<SnapshotInfo> {
+        let s = self.current()?;
+        Ok(s.manifest.snapshot_info(&s.manifest_ref.url))
+    }
+
+    /// Every shard `0..num_dbs`.
+    pub fn shard_details(&self) -> Result<Vec<ShardDetail>> {
+        Ok(self.current()?.manifest.shard_details())
+    }
+
+    /// One shard (empty shards: count 0, no URL).
+    pub fn shard_for_id(&self, id: ShardId) -> Result<ShardDetail> {
+        let s = self.current()?;
+        ShardId::checked(i128::from(id.0), s.manifest.num_dbs())?;
+        Ok(s.manifest.shard_detail(id))
+    }
+
+    /// The manifest currently served.
+    pub fn manifest_ref(&self) -> Result<ManifestRef> {
+        Ok(self.current()?.manifest_ref.clone())
+    }
+
+    /// Health; `Degraded` when the manifest is older than `staleness`.
+    pub fn health(&self, staleness: Option<Duration>) -> Health {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Health {
+                status: HealthStatus::Unhealthy,
+                manifest_ref: None,
+                manifest_age: None,
+                num_shards: 0,
+                is_closed: true,
+            };
+        }
+        let s = self.inner.state.load();
+        let age = (chrono::Utc::now() - s.manifest_ref.published_at)
+            .to_std()
+            .ok();
+        let stale = matches!((staleness, age), (Some(limit), Some(age)) if age > limit);
+        Health {
+            status: if stale {
+                HealthStatus::Degraded
+            } else {
+                HealthStatus::Healthy
+            },
+            manifest_ref: Some(s.manifest_ref.clone()),
+            manifest_age: age,
+            num_shards: s.manifest.num_dbs(),
+            is_closed: false,
+        }
+    }
+
+    /// Re-reads `_CURRENT`; if it names another manifest, loads it and swaps
+    /// it in atomically. Returns whether the snapshot changed. On error the
+    /// current snapshot stays in service.
+    pub async fn refresh(&self) -> Result<bool> {
+        self.check_open()?;
+        let _guard = self.inner.refresh.lock().await;
+        let current = self
+            .inner
+            .manifests
+            .load_current()
+            .await?
+            .ok_or_else(|| Error::NoCurrent(self.inner.location.url().to_string()))?;
+        if current.manifest_ref == self.inner.state.load().manifest_ref.url {
+            return Ok(false);
+        }
+        let bytes = self
+            .inner
+            .manifests
+            .load_manifest(&current.manifest_ref)
+            .await?;
+        let state = build_state(
+            &self.inner.location,
+            current.manifest_ref(),
+            &bytes,
+            &self.inner.options,
+        )
+        .await?;
+        let state = Arc::new(state);
+        if self.inner.options.preload_shards {
+            self.preload(&state).await?;
+        }
+        self.inner.state.store(state);
+        Ok(true)
+    }
+
+    /// Closes the reader: later calls fail with [`Error::Closed`]; open
+    /// shard handles close when in-flight searches finish.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Ok(mut h) = self.inner.state.load().handles.lock() {
+            h.clear();
+        }
+    }
+
+    /// Opens every non-empty shard of `state`.
+    async fn preload(&self, state: &Arc<State>) -> Result<()> {
+        let ids: Vec<ShardId> = state.manifest.shards.iter().map(|s| s.db_id).collect();
+        futures::stream::iter(ids)
+            .map(|id| self.handle(state, id))
+            .buffer_unordered(self.inner.options.max_concurrency)
+            .try_collect::<Vec<_>>()
+            .await
+            .map(|_| ())
+    }
+
+    /// The open handle of shard `sid` of `state`, opening it if needed.
+    async fn handle(&self, state: &Arc<State>, sid: ShardId) -> Result<Arc<dyn ShardSearcher>> {
+        let slot: Slot = {
+            let mut handles = state
+                .handles
+                .lock()
+                .map_err(|_| Error::InvalidArgument("shard cache poisoned".into()))?;
+            handles
+                .get_or_insert(sid, || Arc::new(OnceCell::new()))
+                .clone()
+        };
+        slot.get_or_try_init(|| self.open_shard(state, sid))
+            .await
+            .cloned()
+    }
+
+    async fn open_shard(&self, state: &State, sid: ShardId) -> Result<Arc<dyn ShardSearcher>> {
+        let meta = state
+            .manifest
+            .shard(sid)
+            .ok_or(shardvec_core::Error::ShardOutOfRange {
+                id: i128::from(sid.0),
+                num_dbs: state.manifest.num_dbs(),
+            })?
+            .clone();
+        let url = meta.db_url.clone().ok_or_else(|| Error::Backend {
+            shard: sid,
+            url: String::new(),
+            reason: "the manifest records no URL for this shard".into(),
+        })?;
+        let key = self
+            .inner
+            .location
+            .resolve(&url, &state.manifest.build.s3_prefix)?;
+        let source = ShardSource {
+            meta,
+            key,
+            location: self.inner.location.clone(),
+            local_root: self.inner.local_root.clone(),
+            metric: state.manifest.vector.metric,
+            dim: state.manifest.vector.dim,
+        };
+        let kind = match self.inner.options.backend {
+            Some(k) => k,
+            None => backend::detect(&source).await?,
+        };
+        let span = tracing::debug_span!("open_shard", shard = sid.0, backend = kind.as_str());
+        let _e = span.enter();
+        match kind {
+            BackendKind::SqliteVec => SqliteVecBackend.open(&source).await,
+            BackendKind::Lancedb => Err(source
+                .error("LanceDB shards are not supported by this build yet (sqlite-vec only)")),
+        }
+    }
+}
+
+/// Loads the manifest `current` names; if it does not parse, tries older
+/// manifests, newest first, up to `attempts` of them.
+async fn load_with_fallback(
+    location: &SnapshotLocation,
+    manifests: &dyn ManifestStore,
+    current: &CurrentPointer,
+    options: &ReaderOptions,
+) -> Result<State> {
+    let attempts = options.max_fallback_attempts;
+    let first = async {
+        let bytes = manifests.load_manifest(&current.manifest_ref).await?;
+        build_state(location, current.manifest_ref(), &bytes, options).await
+    }
+    .await;
+    let first_err = match first {
+        Ok(s) => return Ok(s),
+        Err(e @ Error::Manifest { .. }) if attempts > 0 => e,
+        Err(e) => return Err(e),
+    };
+    tracing::warn!(error = %first_err, "current manifest unreadable; trying older manifests");
+    let older = manifests.list_manifests().await?;
+    for r in older
+        .into_iter()
+        .filter(|r| {
+            ObjectManifestStore::manifest_key(&r.url)
+                != ObjectManifestStore::manifest_key(&current.manifest_ref)
+        })
+        .take(attempts)
+    {
+        let Ok(bytes) = manifests.load_manifest(&r.url).await else {
+            continue;
+        };
+        match build_state(location, r.clone(), &bytes, options).await {
+            Ok(s) => {
+                tracing::warn!(manifest = %r.url, "serving an older manifest");
+                return Ok(s);
+            }
+            Err(e) => tracing::warn!(manifest = %r.url, error = %e, "older manifest unreadable"),
+        }
+    }
+    Err(first_err)
+}
+
+/// Parses a manifest and loads its routing artefacts.
+async fn build_state(
+    location: &SnapshotLocation,
+    manifest_ref: ManifestRef,
+    bytes: &[u8],
+    options: &ReaderOptions,
+) -> Result<State> {
+    let manifest = Manifest::parse(bytes).map_err(|source| Error::Manifest {
+        url: manifest_ref.url.clone(),
+        source,
+    })?;
+    let prefix = manifest.build.s3_prefix.clone();
+    let load = |url: Option<String>, name: &'static str| {
+        let prefix = prefix.clone();
+        async move {
+            let Some(url) = url else { return Ok(None) };
+            let key = location.resolve(&url, &prefix)?;
+            let bytes = location
+                .store()
+                .get(&location.path(&key))
+                .await
+                .map_err(|e| Error::store("get", location.display_url(&key), e))?
+                .bytes()
+                .await
+                .map_err(|e| Error::store("get", location.display_url(&key), e))?;
+            Matrix::from_npy(&bytes, name)
+                .map(Some)
+                .map_err(|source| Error::Artefact { url, source })
+        }
+    };
+    let (centroids, hyperplanes) = futures::try_join!(
+        load(manifest.vector.centroids_ref.clone(), "centroids.npy"),
+        load(manifest.vector.hyperplanes_ref.clone(), "hyperplanes.npy"),
+    )?;
+    let router = Router::new(
+        &manifest,
+        RoutingArtefacts {
+            centroids,
+            hyperplanes,
+        },
+    )?;
+    Ok(State {
+        manifest_ref,
+        manifest,
+        router,
+        handles: Mutex::new(match options.max_cached_shards {
+            Some(n) => LruCache::new(n),
+            None => LruCache::unbounded(),
+        }),
+    })
+}

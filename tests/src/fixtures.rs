@@ -1,0 +1,180 @@
+//! The peer fixtures (`../shared/fixtures/peer`): locating and loading them
+//! and their recorded answers, and comparing answers with them.
+//!
+//! Also compiled into `native/tests` by path (`#[path]`), so the CLI tests of
+//! the `shardvec` package use the same loader.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shardvec_core::{SearchResult, ShardDetail, ShardId, SnapshotInfo};
+
+/// The folder of the peer fixtures, `../shared/fixtures/peer` from the
+/// project root (override with `SHARDVEC_FIXTURES`).
+pub fn fixtures_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("SHARDVEC_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/peer")
+}
+
+/// The names of every fixture case, from `index.json`.
+pub fn case_names() -> Vec<String> {
+    let index: serde_json::Value = read_json(&fixtures_dir().join("index.json"));
+    index["cases"]
+        .as_array()
+        .expect("index.json has cases")
+        .iter()
+        .map(|c| c["case"].as_str().expect("case name").to_string())
+        .collect()
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// What the reference reader answered for one case.
+#[derive(Debug, Deserialize)]
+pub struct Recorded {
+    /// Case name.
+    pub case: String,
+    /// `s3://fixtures/<case>`.
+    pub prefix: String,
+    /// `snapshot_info()`.
+    pub snapshot_info: SnapshotInfo,
+    /// `shard_details()`.
+    pub shards: Vec<ShardDetail>,
+    /// Recorded searches.
+    pub queries: Vec<RecordedQuery>,
+    /// Every object key of the snapshot.
+    pub objects: Vec<String>,
+}
+
+/// One recorded search.
+#[derive(Debug, Deserialize)]
+pub struct RecordedQuery {
+    /// The query vector.
+    pub query: Vec<f32>,
+    /// `top_k`.
+    pub top_k: usize,
+    /// `num_probes`, `shard_ids` or `routing_context`.
+    pub args: RecordedArgs,
+    /// Results in order.
+    pub results: Vec<SearchResult>,
+    /// Shards searched.
+    pub num_shards_queried: usize,
+    /// `route_vector()` for the same arguments, where routing ran.
+    pub route: Option<Vec<ShardId>>,
+}
+
+/// Keyword arguments of a recorded search.
+#[derive(Debug, Default, Deserialize)]
+pub struct RecordedArgs {
+    /// `num_probes`.
+    pub num_probes: Option<u32>,
+    /// `shard_ids`.
+    pub shard_ids: Option<Vec<ShardId>>,
+    /// `routing_context`.
+    pub routing_context: Option<serde_json::Value>,
+}
+
+/// A fixture case on disk with its recorded answers.
+pub struct Case {
+    /// Case name.
+    pub name: String,
+    /// Folder holding the snapshot's objects.
+    pub dir: PathBuf,
+    /// The recorded answers.
+    pub recorded: Recorded,
+}
+
+impl Case {
+    /// Loads case `name`.
+    pub fn load(name: &str) -> Case {
+        let dir = fixtures_dir().join(name);
+        let recorded = read_json(&fixtures_dir().join(format!("{name}.json")));
+        Case {
+            name: name.to_string(),
+            dir,
+            recorded,
+        }
+    }
+
+    /// Every case.
+    pub fn all() -> Vec<Case> {
+        case_names().iter().map(|n| Case::load(n)).collect()
+    }
+
+    /// Maps a URL recorded in the snapshot (`s3://fixtures/<case>/...`) to
+    /// the file in the fixture folder.
+    pub fn local_path(&self, url: &str) -> PathBuf {
+        let rel = url
+            .strip_prefix(&self.recorded.prefix)
+            .unwrap_or_else(|| panic!("{url} is not under {}", self.recorded.prefix));
+        self.dir.join(rel.trim_start_matches('/'))
+    }
+
+    /// Reads an object of the snapshot by key (relative to the prefix).
+    pub fn read(&self, key: &str) -> Vec<u8> {
+        let path = self.dir.join(key);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+}
+
+impl RecordedArgs {
+    /// The CLI arguments that express these search arguments.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(n) = self.num_probes {
+            out.push(format!("--num-probes={n}"));
+        }
+        if let Some(ids) = &self.shard_ids {
+            let ids: Vec<String> = ids.iter().map(|s| s.0.to_string()).collect();
+            out.push(format!("--shard-ids={}", ids.join(",")));
+        }
+        if let Some(ctx) = &self.routing_context {
+            out.push(format!("--routing-context={ctx}"));
+        }
+        out
+    }
+}
+
+/// Whether a case's shards are sqlite-vec files.
+pub fn is_sqlite_case(name: &str) -> bool {
+    name.starts_with("sqlitevec_")
+}
+
+/// Asserts that `got` is the recorded answer `want`: the same ids in the
+/// same order (ids whose scores tie may swap), scores equal within 1e-4
+/// relative, the same payloads.
+pub fn assert_same_results(what: &str, got: &[SearchResult], want: &[SearchResult]) {
+    assert_eq!(got.len(), want.len(), "{what}: result count");
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            close(g.score, w.score),
+            "{what}: score {i}: {} vs recorded {}",
+            g.score,
+            w.score
+        );
+        if g.id != w.id {
+            // Allowed only inside a group of tied scores.
+            let tied: Vec<&SearchResult> =
+                want.iter().filter(|r| close(r.score, w.score)).collect();
+            assert!(
+                tied.len() > 1 && tied.iter().any(|r| r.id == g.id),
+                "{what}: result {i} is {} (score {}), recorded {} (score {})",
+                g.id,
+                g.score,
+                w.id,
+                w.score
+            );
+            let same = want.iter().find(|r| r.id == g.id).map(|r| &r.payload);
+            assert_eq!(Some(&g.payload), same, "{what}: payload of {}", g.id);
+        } else {
+            assert_eq!(g.payload, w.payload, "{what}: payload of {}", g.id);
+        }
+    }
+}
