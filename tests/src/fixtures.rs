@@ -178,3 +178,43 @@ pub fn assert_same_results(what: &str, got: &[SearchResult], want: &[SearchResul
         }
     }
 }
+
+/// Copies a folder tree (fixtures are read-only; tests modify copies).
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("mkdir {}: {e}", dst.display()));
+    for entry in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.expect("dir entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to)
+                .unwrap_or_else(|e| panic!("copy to {}: {e}", to.display()));
+            // Copies of read-only fixtures must be writable.
+            let mut perms = std::fs::metadata(&to).expect("metadata").permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&to, perms).expect("chmod");
+        }
+    }
+}
+
+/// The manifest URL of case `name` (from its `_CURRENT`).
+pub fn current_manifest_url(name: &str) -> String {
+    let c =
+        shardvec_core::CurrentPointer::parse(&Case::load(name).read("_CURRENT")).expect("_CURRENT");
+    c.manifest_ref
+}
+
+/// Writes a `_CURRENT` in `dir` naming `manifest_url`.
+pub fn write_current(dir: &Path, manifest_url: &str) {
+    let r = shardvec_core::ManifestRef::from_url(manifest_url).expect("manifest URL");
+    let p = shardvec_core::CurrentPointer {
+        manifest_ref: manifest_url.to_string(),
+        manifest_content_type: shardvec_core::current::MANIFEST_CONTENT_TYPE.to_string(),
+        run_id: r.run_id,
+        updated_at: r.published_at,
+        format_version: shardvec_core::current::CURRENT_FORMAT_VERSION,
+    };
+    std::fs::write(dir.join("_CURRENT"), p.to_json()).expect("write _CURRENT");
+}
