@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine (idempotent: quick when
-# everything is already there). Needs: rustup, cargo, network access to the
-# Rust distribution server and crates.io.
+# everything is already there). Needs: rustup, cargo, Python 3 with pip, and
+# network access to the Rust distribution server, crates.io and PyPI.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -16,4 +16,8 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
 fi
 if ! have cargo-fuzz; then
   cargo install cargo-fuzz --locked
+fi
+# A real S3-compatible server for the S3 tests: moto's server mode.
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     pairs: Vec<(String, String)>,
+    retry: Option<object_store::RetryConfig>,
 }
 
 impl StoreOptions {
@@ -63,6 +64,18 @@ impl StoreOptions {
         self.option("allow_http", allow.to_string())
     }
 
+    /// Retries of failed requests: at most `max_retries`, giving up after
+    /// `timeout` in all (default: object_store's, 10 retries within 3
+    /// minutes, with exponential backoff).
+    pub fn retry(mut self, max_retries: usize, timeout: std::time::Duration) -> Self {
+        self.retry = Some(object_store::RetryConfig {
+            max_retries,
+            retry_timeout: timeout,
+            ..Default::default()
+        });
+        self
+    }
+
     /// The pairs, in the order set.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
@@ -80,6 +93,9 @@ pub struct SnapshotLocation {
 macro_rules! configured {
     ($builder:expr, $key_ty:ty, $opts:expr) => {{
         let mut b = $builder;
+        if let Some(retry) = &$opts.retry {
+            b = b.with_retry(retry.clone());
+        }
         for (k, v) in $opts.pairs() {
             if let Ok(key) = <$key_ty>::from_str(&k.to_ascii_lowercase()) {
                 b = b.with_config(key, v.clone());
