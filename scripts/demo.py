@@ -54,14 +54,11 @@ def main(binary, fixtures):
         print(f"  route {e['shards']} ({explain(e)}); reference route {expected}")
         total += 1
         same = e["shards"] == expected
-        if case.startswith("sqlitevec_"):
-            r = run(binary, "search", *common, *args, f"--top-k={q['top_k']}")
-            got = [h["id"] for h in r["results"]]
-            want = [h["id"] for h in q["results"]]
-            print(f"  top-{q['top_k']} ids {got} in {r['latency_ms']:.2f} ms; reference {want}")
-            same = same and got == want
-        else:
-            print("  (LanceDB shards: search comes with the LanceDB backend)")
+        r = run(binary, "search", *common, *args, f"--top-k={q['top_k']}")
+        got = [h["id"] for h in r["results"]]
+        want = [h["id"] for h in q["results"]]
+        print(f"  top-{q['top_k']} ids {got} in {r['latency_ms']:.2f} ms; reference {want}")
+        same = same and got == want
         ok += same
     print(f"\n{ok} of {total} snapshots routed and searched exactly as the reference")
     return 0 if ok == total else 1

@@ -6,6 +6,12 @@ set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# protoc: the lancedb crate compiles protobuf definitions.
+if ! have protoc; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null;
+  else sudo apt-get update -qq && sudo apt-get install -y -qq protobuf-compiler >/dev/null; fi
+fi
+
 rustup component add rustfmt clippy >/dev/null
 # wasm32v1-none proves the core is no_std; wasm32-unknown-unknown is the
 # target of the wasm package.

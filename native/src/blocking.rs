@@ -19,8 +19,18 @@ use crate::reader::{
 /// Searches a sharded vector snapshot from blocking code.
 #[derive(Debug)]
 pub struct ShardedVectorReader {
-    runtime: tokio::runtime::Runtime,
+    // `Option` only so that `Drop` can shut the runtime down without
+    // blocking (dropping a runtime inside another one would panic).
+    runtime: Option<tokio::runtime::Runtime>,
     inner: AsyncShardedVectorReader,
+}
+
+impl Drop for ShardedVectorReader {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 fn not_in_async() -> Result<()> {
@@ -63,12 +73,18 @@ impl ShardedVectorReader {
         let local_root = local_root.into();
         let inner =
             runtime.block_on(AsyncShardedVectorReader::open(prefix, local_root, options))?;
-        Ok(ShardedVectorReader { runtime, inner })
+        Ok(ShardedVectorReader {
+            runtime: Some(runtime),
+            inner,
+        })
     }
 
     fn block<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         not_in_async()?;
-        self.runtime.block_on(f)
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => Err(Error::Closed),
+        }
     }
 
     /// See [`AsyncShardedVectorReader::search`].

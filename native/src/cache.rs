@@ -1,18 +1,27 @@
 //! The local shard cache under `local_root`.
 //!
-//! Each shard has a folder `local_root/shard_<NNNNN>/` holding its files and
-//! `identity.json` (the shard's URL, `checkpoint_id` and byte size). A shard
-//! is downloaded only when the identity differs or a file is missing or of
-//! the wrong size. Downloads go to a temporary file that is renamed into
-//! place, so a reader never sees a torn file; the folder's `.lock` file
-//! (an OS file lock) serialises processes and threads sharing the same
-//! `local_root`, and a process that dies mid-download leaves only a
-//! temporary file behind. Shard folders are named by shard id, never by
-//! anything taken from a URL.
+//! Each shard has a folder `local_root/shard_<NNNNN>/` (named by shard id,
+//! never by anything taken from a URL). Inside it, every version of the
+//! shard's bytes has its own folder `v-<hash>/`, where the hash covers the
+//! shard's URL, its `checkpoint_id` and its file list with sizes (the
+//! [`Identity`], also written to `v-<hash>/identity.json`).
+//!
+//! A version folder is filled under a temporary name and renamed into place
+//! when complete, and a finished version is never modified: a handle opened
+//! on one version keeps reading exactly those bytes even while another
+//! process, or a refresh in this one, installs a newer version next to it.
+//! A damaged version (a file missing or of the wrong size) is moved aside and
+//! downloaded again. The shard folder's `.lock` file (an OS file lock)
+//! serialises processes and threads sharing one `local_root`; a process that
+//! dies mid-download leaves only a temporary folder behind, which the next
+//! download removes. Older versions are removed once a newer one is in place
+//! (open handles keep their files until closed, as POSIX unlink allows).
+//!
+//! All file-system work runs on tokio's blocking pool.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -33,28 +42,67 @@ pub struct Identity {
     pub files: Vec<(String, u64)>,
 }
 
+impl Identity {
+    /// The version folder name: `v-` and a hash of the identity.
+    pub fn version_name(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("v-{:016x}", xxhash_rust::xxh3::xxh3_64(&json))
+    }
+}
+
 const IDENTITY_FILE: &str = "identity.json";
 const LOCK_FILE: &str = ".lock";
 
-/// The cache folder of a shard.
+/// The cache folder of a shard (holding its version folders).
 pub fn shard_dir(local_root: &Path, shard: ShardId) -> PathBuf {
     local_root.join(format!("shard_{:05}", shard.0))
 }
 
-fn read_identity(dir: &Path) -> Option<Identity> {
-    let bytes = fs::read(dir.join(IDENTITY_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// Checks that a file name from a listing is a plain relative path: no
+/// `..`, no root, no backslash, no empty segment. Only such names may
+/// become local paths.
+fn check_name(name: &str, shard: ShardId) -> Result<()> {
+    let plain = !name.is_empty()
+        && !name.contains('\\')
+        && name.split('/').all(|s| !s.is_empty())
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::Backend {
+            shard,
+            url: name.to_string(),
+            reason: "object name is not a plain relative path".into(),
+        })
+    }
 }
 
 fn is_complete(dir: &Path, id: &Identity) -> bool {
-    read_identity(dir).as_ref() == Some(id)
+    let recorded: Option<Identity> = fs::read(dir.join(IDENTITY_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    recorded.as_ref() == Some(id)
         && id.files.iter().all(|(name, size)| {
             fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.len() == *size)
         })
 }
 
-/// Makes sure the shard's files are in its cache folder, downloading them
-/// from `location` (keys `src_key/<file>`) when needed. Returns the folder.
+async fn blocking<T: Send + 'static>(
+    what: PathBuf,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let path = what.clone();
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::cache(&path, std::io::Error::other(e)))?
+        .map_err(|e| Error::cache(what, e))
+}
+
+/// Makes sure the shard's files are cached, downloading them from
+/// `location` (keys `src_key/<file>`) when needed. Returns the version
+/// folder holding them.
 pub async fn ensure(
     location: &SnapshotLocation,
     local_root: &Path,
@@ -62,50 +110,94 @@ pub async fn ensure(
     src_key: &str,
     identity: &Identity,
 ) -> Result<PathBuf> {
-    let dir = shard_dir(local_root, shard);
-    if is_complete(&dir, identity) {
-        return Ok(dir);
+    for (name, _) in &identity.files {
+        check_name(name, shard)?;
     }
-    fs::create_dir_all(&dir).map_err(|e| Error::cache(&dir, e))?;
+    let dir = shard_dir(local_root, shard);
+    let version = dir.join(identity.version_name());
+    {
+        let (v, id) = (version.clone(), identity.clone());
+        if blocking(version.clone(), move || Ok(is_complete(&v, &id))).await? {
+            return Ok(version);
+        }
+    }
     let lock_path = dir.join(LOCK_FILE);
-    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<File> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        f.lock()?;
-        Ok(f)
-    })
-    .await
-    .map_err(|e| Error::cache(&dir, std::io::Error::other(e)))?
-    .map_err(|e| Error::cache(dir.join(LOCK_FILE), e))?;
+    let lock = {
+        let (d, l) = (dir.clone(), lock_path.clone());
+        blocking(lock_path, move || -> std::io::Result<File> {
+            fs::create_dir_all(&d)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&l)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await?
+    };
 
     // Another process may have finished while we waited for the lock.
-    if !is_complete(&dir, identity) {
-        // The old identity goes first: a crash from here on leaves the
-        // folder visibly incomplete.
-        let _ = fs::remove_file(dir.join(IDENTITY_FILE));
-        for (name, size) in &identity.files {
-            download(
-                location,
-                &format!("{src_key}/{name}"),
-                &dir.join(name),
-                *size,
-                shard,
-            )
+    let (v, id) = (version.clone(), identity.clone());
+    let done = blocking(version.clone(), move || Ok(is_complete(&v, &id))).await?;
+    if !done {
+        let tmp = dir.join(format!(
+            ".tmp-{}-{}",
+            identity.version_name(),
+            std::process::id()
+        ));
+        {
+            let (d, t, v) = (dir.clone(), tmp.clone(), version.clone());
+            blocking(dir.clone(), move || {
+                // Leftovers of crashed downloads, and a damaged version.
+                for entry in fs::read_dir(&d)? {
+                    let p = entry?.path();
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if name.starts_with(".tmp-") || name.starts_with(".old-") {
+                        let _ = fs::remove_dir_all(&p);
+                    }
+                }
+                if v.exists() {
+                    fs::rename(&v, d.join(format!(".old-{}", std::process::id())))?;
+                }
+                fs::create_dir_all(&t)
+            })
             .await?;
         }
-        let tmp = dir.join(format!("{IDENTITY_FILE}.tmp-{}", std::process::id()));
+        for (name, size) in &identity.files {
+            let dest = tmp.join(name);
+            if let Err(e) =
+                download(location, &format!("{src_key}/{name}"), &dest, *size, shard).await
+            {
+                let t = tmp.clone();
+                let _ = blocking(tmp.clone(), move || fs::remove_dir_all(&t)).await;
+                return Err(e);
+            }
+        }
         let json = serde_json::to_vec(identity)
             .map_err(|e| Error::cache(&tmp, std::io::Error::other(e)))?;
-        fs::write(&tmp, json).map_err(|e| Error::cache(&tmp, e))?;
-        fs::rename(&tmp, dir.join(IDENTITY_FILE)).map_err(|e| Error::cache(&dir, e))?;
+        let (d, t, v) = (dir.clone(), tmp.clone(), version.clone());
+        blocking(version.clone(), move || {
+            fs::write(t.join(IDENTITY_FILE), json)?;
+            fs::rename(&t, &v)?;
+            // Older versions: open handles keep their (unlinked) files.
+            let keep = v.file_name().map(|n| n.to_os_string());
+            for entry in fs::read_dir(&d)? {
+                let p = entry?.path();
+                let name = p.file_name().map(|n| n.to_os_string());
+                if p.is_dir() && name != keep {
+                    let _ = fs::remove_dir_all(&p);
+                }
+            }
+            Ok(())
+        })
+        .await?;
     }
     drop(lock);
-    Ok(dir)
+    Ok(version)
 }
 
+/// Streams one object into `dest`, checking its size as it goes.
 async fn download(
     location: &SnapshotLocation,
     key: &str,
@@ -124,36 +216,55 @@ async fn download(
         .get(&location.path(key))
         .await
         .map_err(|e| backend(format!("cannot download: {e}")))?;
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::cache(parent, e))?;
-    }
-    let tmp = dest.with_file_name(format!(
-        "{}.part-{}",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("download"),
-        std::process::id()
-    ));
-    let mut file = File::create(&tmp).map_err(|e| Error::cache(&tmp, e))?;
+    // Chunks go to a blocking writer through a bounded channel, so a slow
+    // disk never stalls the async workers.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+    let path = dest.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut file = File::create(&path)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+        }
+        file.sync_all()
+    });
     let mut written = 0u64;
     let mut stream = result.into_stream();
-    let outcome: Result<()> = async {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| backend(format!("download interrupted: {e}")))?;
-            written += chunk.len() as u64;
-            file.write_all(&chunk).map_err(|e| Error::cache(&tmp, e))?;
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                written += chunk.len() as u64;
+                if written > expected {
+                    failure = Some(backend(format!(
+                        "object is larger than the {expected} bytes the snapshot records"
+                    )));
+                    break;
+                }
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                failure = Some(backend(format!("download interrupted: {e}")));
+                break;
+            }
         }
-        file.sync_all().map_err(|e| Error::cache(&tmp, e))?;
-        if written != expected {
-            return Err(backend(format!(
-                "object has {written} bytes, the snapshot records {expected}"
-            )));
-        }
-        fs::rename(&tmp, dest).map_err(|e| Error::cache(dest, e))
     }
-    .await;
-    if outcome.is_err() {
-        let _ = fs::remove_file(&tmp);
+    drop(tx);
+    let wrote = writer
+        .await
+        .map_err(|e| Error::cache(dest, std::io::Error::other(e)))?;
+    if let Some(f) = failure {
+        return Err(f);
     }
-    outcome
+    wrote.map_err(|e| Error::cache(dest, e))?;
+    if written != expected {
+        return Err(backend(format!(
+            "object has {written} bytes, the snapshot records {expected}"
+        )));
+    }
+    Ok(())
 }

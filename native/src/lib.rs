@@ -16,7 +16,9 @@
 //!   of a snapshot read the same.
 //! - [`ManifestStore`]: where `_CURRENT` and manifests come from.
 //! - [`backend::ShardBackend`]: how a shard is opened and searched
-//!   (sqlite-vec today), with the local cache of [`cache`].
+//!   (sqlite-vec and LanceDB), with the local cache of [`cache`].
+//! - [`metrics::Metrics`] (a hook trait) and [`rate_limit::RateLimiter`]
+//!   (a token bucket), set through [`ReaderOptions`].
 //! - [`Error`]: the crate's one error type.
 
 pub mod backend;
@@ -25,6 +27,8 @@ pub mod cache;
 mod error;
 pub mod location;
 pub mod manifest_store;
+pub mod metrics;
+pub mod rate_limit;
 pub mod reader;
 
 pub use blocking::ShardedVectorReader;

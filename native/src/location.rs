@@ -233,8 +233,11 @@ impl SnapshotLocation {
                 prefix: recorded_prefix.to_string(),
             })?;
         let rel = rel.trim_start_matches('/');
-        // Refuse `..` segments: a recorded URL must not escape the snapshot.
-        if rel.split('/').any(|s| s == ".." || s == ".") {
+        // Refuse `..`/`.` segments, percent-escapes (which a later URL
+        // parse would decode into `..`) and backslashes: a recorded URL must
+        // not escape the snapshot.
+        if rel.split('/').any(|s| s == ".." || s == ".") || rel.contains('%') || rel.contains('\\')
+        {
             return Err(Error::ForeignUrl {
                 url: recorded_url.to_string(),
                 prefix: recorded_prefix.to_string(),
@@ -264,6 +267,9 @@ mod tests {
             .is_err());
         assert!(loc
             .resolve("s3://fixtures/case/../x", "s3://fixtures/case")
+            .is_err());
+        assert!(loc
+            .resolve("s3://fixtures/case/%2e%2e/x", "s3://fixtures/case")
             .is_err());
         assert_eq!(loc.resolve("memory:///copy/a", "s3://b/p").unwrap(), "a");
     }

@@ -31,12 +31,17 @@ use shardvec_core::{
     RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
 };
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
+use crate::backend::lancedb::LanceDbBackend;
+use crate::backend::lancedb::{LanceDistance, LanceMode};
 use crate::backend::sqlite_vec::SqliteVecBackend;
 use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource};
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 use crate::manifest_store::{ManifestStore, ObjectManifestStore};
+use crate::metrics::{Metrics, SearchEvent};
+use crate::rate_limit::RateLimiter;
 
 /// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
 pub const MAX_TOP_K: usize = 4096;
@@ -53,6 +58,10 @@ pub struct ReaderOptions {
     pub(crate) store: StoreOptions,
     pub(crate) manifest_store: Option<Arc<dyn ManifestStore>>,
     pub(crate) backend: Option<BackendKind>,
+    pub(crate) lance_mode: LanceMode,
+    pub(crate) lance_distance: LanceDistance,
+    pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl Default for ReaderOptions {
@@ -65,6 +74,10 @@ impl Default for ReaderOptions {
             store: StoreOptions::default(),
             manifest_store: None,
             backend: None,
+            lance_mode: LanceMode::Local,
+            lance_distance: LanceDistance::Reference,
+            rate_limiter: None,
+            metrics: None,
         }
     }
 }
@@ -109,6 +122,32 @@ impl ReaderOptions {
     /// Reads `_CURRENT` and manifests from a custom store.
     pub fn manifest_store(mut self, store: Arc<dyn ManifestStore>) -> Self {
         self.manifest_store = Some(store);
+        self
+    }
+
+    /// Limits searches to `per_second` on average with bursts of `burst`
+    /// (default: no limit); searches over the limit wait.
+    pub fn rate_limit(mut self, per_second: f64, burst: u32) -> Result<Self> {
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(per_second, burst)?));
+        Ok(self)
+    }
+
+    /// Receives search, shard and refresh events (default: none).
+    pub fn metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Which distance LanceDB shards use (default: as the reference, see
+    /// [`LanceDistance`]).
+    pub fn lance_distance(mut self, distance: LanceDistance) -> Self {
+        self.lance_distance = distance;
+        self
+    }
+
+    /// Where LanceDB shards are searched (default: a local copy).
+    pub fn lance_mode(mut self, mode: LanceMode) -> Self {
+        self.lance_mode = mode;
         self
     }
 
@@ -314,6 +353,27 @@ impl AsyncShardedVectorReader {
         top_k: usize,
         opts: &SearchOptions,
     ) -> Result<SearchResponse> {
+        let result = self.search_inner(query, top_k, opts).await;
+        if let Some(m) = &self.inner.options.metrics {
+            match &result {
+                Ok(r) => m.search(&SearchEvent {
+                    top_k,
+                    num_shards_queried: r.num_shards_queried,
+                    num_results: r.results.len(),
+                    latency: r.latency,
+                }),
+                Err(e) => m.error(e),
+            }
+        }
+        result
+    }
+
+    async fn search_inner(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        opts: &SearchOptions,
+    ) -> Result<SearchResponse> {
         let started = Instant::now();
         let state = self.current()?;
         if top_k == 0 || top_k > MAX_TOP_K {
@@ -322,6 +382,9 @@ impl AsyncShardedVectorReader {
             )));
         }
         let route = state.router.route(query, &opts.route_options())?;
+        if let Some(rl) = &self.inner.options.rate_limiter {
+            rl.acquire().await;
+        }
         let targets: Vec<ShardId> = route
             .iter()
             .copied()
@@ -334,13 +397,7 @@ impl AsyncShardedVectorReader {
                 let query = query.clone();
                 async move {
                     let shard = self.handle(&state, sid).await?;
-                    tokio::task::spawn_blocking(move || shard.search(&query, top_k))
-                        .await
-                        .map_err(|e| Error::Backend {
-                            shard: sid,
-                            url: String::new(),
-                            reason: format!("search task failed: {e}"),
-                        })?
+                    shard.search(query, top_k).await
                 }
             })
             .buffered(self.inner.options.max_concurrency)
@@ -471,6 +528,11 @@ impl AsyncShardedVectorReader {
         if self.inner.options.preload_shards {
             self.preload(&state).await?;
         }
+        // `close` may have run while the new state was being built.
+        self.check_open()?;
+        if let Some(m) = &self.inner.options.metrics {
+            m.refreshed(&state.manifest_ref);
+        }
         self.inner.state.store(state);
         Ok(true)
     }
@@ -497,6 +559,7 @@ impl AsyncShardedVectorReader {
 
     /// The open handle of shard `sid` of `state`, opening it if needed.
     async fn handle(&self, state: &Arc<State>, sid: ShardId) -> Result<Arc<dyn ShardSearcher>> {
+        self.check_open()?;
         let slot: Slot = {
             let mut handles = state
                 .handles
@@ -506,12 +569,26 @@ impl AsyncShardedVectorReader {
                 .get_or_insert(sid, || Arc::new(OnceCell::new()))
                 .clone()
         };
-        slot.get_or_try_init(|| self.open_shard(state, sid))
-            .await
-            .cloned()
+        if let Some(m) = &self.inner.options.metrics {
+            m.shard_cache(sid, slot.initialized());
+        }
+        slot.get_or_try_init(|| async {
+            let started = Instant::now();
+            let (kind, handle) = self.open_shard(state, sid).await?;
+            if let Some(m) = &self.inner.options.metrics {
+                m.shard_opened(sid, kind, started.elapsed());
+            }
+            Ok(handle)
+        })
+        .await
+        .cloned()
     }
 
-    async fn open_shard(&self, state: &State, sid: ShardId) -> Result<Arc<dyn ShardSearcher>> {
+    async fn open_shard(
+        &self,
+        state: &State,
+        sid: ShardId,
+    ) -> Result<(BackendKind, Arc<dyn ShardSearcher>)> {
         let meta = state
             .manifest
             .shard(sid)
@@ -542,12 +619,19 @@ impl AsyncShardedVectorReader {
             None => backend::detect(&source).await?,
         };
         let span = tracing::debug_span!("open_shard", shard = sid.0, backend = kind.as_str());
-        let _e = span.enter();
-        match kind {
-            BackendKind::SqliteVec => SqliteVecBackend.open(&source).await,
-            BackendKind::Lancedb => Err(source
-                .error("LanceDB shards are not supported by this build yet (sqlite-vec only)")),
-        }
+        let handle = match kind {
+            BackendKind::SqliteVec => SqliteVecBackend.open(&source).instrument(span).await,
+            BackendKind::Lancedb => {
+                LanceDbBackend::new(
+                    self.inner.options.lance_mode,
+                    self.inner.options.lance_distance,
+                )
+                .open(&source)
+                .instrument(span)
+                .await
+            }
+        }?;
+        Ok((kind, handle))
     }
 }
 
@@ -565,19 +649,27 @@ async fn load_with_fallback(
         build_state(location, current.manifest_ref(), &bytes, options).await
     }
     .await;
+    // An unusable manifest — unparseable, or its artefacts missing or
+    // inconsistent — falls back; an unreachable store does not.
     let first_err = match first {
         Ok(s) => return Ok(s),
-        Err(e @ Error::Manifest { .. }) if attempts > 0 => e,
+        Err(e @ (Error::Manifest { .. } | Error::Artefact { .. } | Error::Core(_)))
+            if attempts > 0 =>
+        {
+            e
+        }
         Err(e) => return Err(e),
     };
     tracing::warn!(error = %first_err, "current manifest unreadable; trying older manifests");
-    let older = manifests.list_manifests().await?;
+    let Ok(older) = manifests.list_manifests().await else {
+        return Err(first_err);
+    };
+    // Only manifests published before the current one: after a rollback,
+    // the manifest rolled back from must not come back.
+    let published = current.manifest_ref().published_at;
     for r in older
         .into_iter()
-        .filter(|r| {
-            ObjectManifestStore::manifest_key(&r.url)
-                != ObjectManifestStore::manifest_key(&current.manifest_ref)
-        })
+        .filter(|r| r.url != current.manifest_ref && r.published_at < published)
         .take(attempts)
     {
         let Ok(bytes) = manifests.load_manifest(&r.url).await else {

@@ -236,7 +236,18 @@ fn local_cache_is_reused_and_refreshed_when_stale_or_damaged() {
     let opts = SearchOptions::new().shard_ids([ShardId(0)]);
     let r1 = s.open(root.path(), ReaderOptions::new()).unwrap();
     let want = r1.search(&query(), 5, &opts).unwrap().results;
-    let cached = root.path().join("shard_00000/shard.db");
+    let versions = |root: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(root.join("shard_00000"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    let version = match versions(root.path()).as_slice() {
+        [one] => one.clone(),
+        other => panic!("expected one cached version, found {other:?}"),
+    };
+    let cached = version.join("shard.db");
     let first = inode(&cached);
 
     // A second reader on the same root re-uses the file.
@@ -257,7 +268,7 @@ fn local_cache_is_reused_and_refreshed_when_stale_or_damaged() {
     assert_eq!(std::fs::metadata(&cached).unwrap().len(), len);
 
     // A different identity (another checkpoint) is downloaded again.
-    let id_file = root.path().join("shard_00000/identity.json");
+    let id_file = version.join("identity.json");
     let id = std::fs::read_to_string(&id_file).unwrap();
     std::fs::write(
         &id_file,
@@ -269,6 +280,19 @@ fn local_cache_is_reused_and_refreshed_when_stale_or_damaged() {
     assert_eq!(r4.search(&query(), 5, &opts).unwrap().results, want);
     assert_ne!(inode(&cached), before, "stale identity must re-download");
     assert_eq!(std::fs::read_to_string(&id_file).unwrap(), id);
+    assert_eq!(
+        versions(root.path()),
+        vec![version.clone()],
+        "one version left"
+    );
+
+    // A reader keeps the bytes it opened while the cache replaces them:
+    // the cached file disappears under an open reader, a new reader
+    // downloads it again, and the old reader still answers from its file.
+    std::fs::remove_file(&cached).unwrap();
+    let r5 = s.open(root.path(), ReaderOptions::new()).unwrap();
+    assert_eq!(r5.search(&query(), 5, &opts).unwrap().results, want);
+    assert_eq!(r4.search(&query(), 5, &opts).unwrap().results, want);
 }
 
 /// Expected results of one query on each snapshot, from a reader of each.
@@ -384,4 +408,90 @@ fn lru_eviction_with_searches_in_flight() {
     for t in threads {
         t.join().expect("a searching thread failed");
     }
+}
+
+#[derive(Debug, Default)]
+struct Counting {
+    searches: AtomicUsize,
+    errors: AtomicUsize,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+    opened: AtomicUsize,
+    refreshes: AtomicUsize,
+}
+
+impl shardvec::metrics::Metrics for Counting {
+    fn search(&self, e: &shardvec::metrics::SearchEvent) {
+        assert!(e.num_results <= e.top_k);
+        self.searches.fetch_add(1, Ordering::SeqCst);
+    }
+    fn error(&self, _e: &Error) {
+        self.errors.fetch_add(1, Ordering::SeqCst);
+    }
+    fn shard_cache(&self, _s: ShardId, hit: bool) {
+        let c = if hit { &self.hits } else { &self.misses };
+        c.fetch_add(1, Ordering::SeqCst);
+    }
+    fn shard_opened(
+        &self,
+        _s: ShardId,
+        kind: shardvec::backend::BackendKind,
+        _t: std::time::Duration,
+    ) {
+        assert_eq!(kind, shardvec::backend::BackendKind::SqliteVec);
+        self.opened.fetch_add(1, Ordering::SeqCst);
+    }
+    fn refreshed(&self, _m: &shardvec_core::ManifestRef) {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn metrics_hook_sees_searches_opens_cache_hits_and_refreshes() {
+    let s = TwoPublishes::new();
+    s.point_at(&s.older_url);
+    let m = Arc::new(Counting::default());
+    let root = tempfile::tempdir().unwrap();
+    let r = s
+        .open(root.path(), ReaderOptions::new().metrics(m.clone()))
+        .unwrap();
+    let opts = SearchOptions::new().shard_ids([ShardId(0), ShardId(1)]);
+    for _ in 0..3 {
+        r.search(&query(), 5, &opts).unwrap();
+    }
+    assert!(r.search(&[0.0; 3], 5, &opts).is_err());
+    assert_eq!(m.searches.load(Ordering::SeqCst), 3);
+    assert_eq!(m.errors.load(Ordering::SeqCst), 1);
+    assert_eq!(m.opened.load(Ordering::SeqCst), 2, "each shard opened once");
+    assert_eq!(m.misses.load(Ordering::SeqCst), 2);
+    assert_eq!(m.hits.load(Ordering::SeqCst), 4);
+    s.point_at(&s.newer_url);
+    assert!(r.refresh().unwrap());
+    assert_eq!(m.refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn rate_limit_paces_searches() {
+    let s = TwoPublishes::new();
+    s.point_at(&s.older_url);
+    let root = tempfile::tempdir().unwrap();
+    let r = s
+        .open(
+            root.path(),
+            ReaderOptions::new().rate_limit(20.0, 2).unwrap(),
+        )
+        .unwrap();
+    let opts = SearchOptions::new().shard_ids([ShardId(0)]);
+    let started = std::time::Instant::now();
+    for _ in 0..8 {
+        r.search(&query(), 5, &opts).unwrap();
+    }
+    // 2 from the burst, then 6 at 20 a second: at least 0.3 s. (A lower
+    // bound only: the limiter must hold searches back; speed is measured
+    // in benchmarks, not here.)
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(290),
+        "{:?}",
+        started.elapsed()
+    );
 }

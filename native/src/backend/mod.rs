@@ -2,13 +2,14 @@
 //!
 //! A [`ShardBackend`] turns a shard of the manifest into an open
 //! [`ShardSearcher`]; searchers are cached by the reader and shared by
-//! concurrent searches (they are `Send + Sync`). Searching is blocking —
-//! the async reader runs it on tokio's blocking pool — because both engines
-//! (SQLite, Lance's local scans) are CPU-bound.
+//! concurrent searches (they are `Send + Sync`). Searching is async: the
+//! sqlite-vec backend runs its CPU-bound KNN scan on tokio's blocking pool,
+//! LanceDB is async itself.
 //!
 //! [`detect`] tells which backend wrote a shard from its objects:
 //! `shard.db` → sqlite-vec, `vector_index.lance/` → LanceDB.
 
+pub mod lancedb;
 pub mod sqlite_vec;
 
 use std::path::PathBuf;
@@ -82,8 +83,8 @@ impl ShardSource {
 
 /// An open shard.
 pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
-    /// The shard's local top-`top_k`, best first (blocking).
-    fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>>;
+    /// The shard's local top-`top_k`, best first.
+    fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
 }
 
 /// Opens shards of one storage engine.

@@ -89,7 +89,7 @@ impl ShardBackend for SqliteVecBackend {
             let shard = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
                 .await
                 .map_err(|e| source.error(e))??;
-            Ok(Arc::new(shard) as Arc<dyn ShardSearcher>)
+            Ok(Arc::new(SqliteVecSearcher(Arc::new(shard))) as Arc<dyn ShardSearcher>)
         })
     }
 }
@@ -168,8 +168,25 @@ fn decode_id(raw: &str) -> Option<VectorId> {
     }
 }
 
-impl ShardSearcher for SqliteVecShard {
-    fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
+/// The async face of a [`SqliteVecShard`]: its blocking search runs on
+/// tokio's blocking pool.
+#[derive(Debug)]
+struct SqliteVecSearcher(Arc<SqliteVecShard>);
+
+impl ShardSearcher for SqliteVecSearcher {
+    fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
+        let shard = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || shard.search(&query, top_k))
+                .await
+                .map_err(|e| self.0.source.error(format!("search task failed: {e}")))?
+        })
+    }
+}
+
+impl SqliteVecShard {
+    /// The shard's local top-`top_k`, best first (blocking).
+    pub fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
         let conn = self.acquire()?;
         let bytes: Vec<u8> = query.iter().flat_map(|v| v.to_le_bytes()).collect();
         let k =
