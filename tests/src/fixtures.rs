@@ -69,6 +69,33 @@ pub struct RecordedQuery {
     pub route: Option<Vec<ShardId>>,
 }
 
+impl RecordedQuery {
+    /// The reader's search options for this query's arguments.
+    pub fn search_options(&self) -> shardvec::SearchOptions {
+        shardvec::SearchOptions {
+            shard_ids: self.args.shard_ids.clone(),
+            num_probes: self.args.num_probes,
+            routing_context: self
+                .args
+                .routing_context
+                .as_ref()
+                .map(|c| shardvec_core::RoutingContext::from_json(c).expect("recorded context")),
+        }
+    }
+
+    /// Asserts that a reader's response is the recorded answer of case
+    /// `case` (results, then the number of shards searched).
+    pub fn check(&self, what: &str, case: &str, resp: &shardvec::SearchResponse) {
+        assert_results(
+            what,
+            &resp.results,
+            &self.results,
+            halved_scores_allowed(case),
+        );
+        assert_eq!(resp.num_shards_queried, self.num_shards_queried, "{what}");
+    }
+}
+
 /// Keyword arguments of a recorded search.
 #[derive(Debug, Default, Deserialize)]
 pub struct RecordedArgs {

@@ -3,21 +3,8 @@
 //! results, routes and shard counts equal what the reference reader
 //! recorded.
 
-use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions, ShardedVectorReader};
-use shardvec_core::RoutingContext;
-use shardvec_e2e::{assert_results, halved_scores_allowed, Case, RecordedQuery};
-
-fn options(q: &RecordedQuery) -> SearchOptions {
-    SearchOptions {
-        shard_ids: q.args.shard_ids.clone(),
-        num_probes: q.args.num_probes,
-        routing_context: q
-            .args
-            .routing_context
-            .as_ref()
-            .map(|c| RoutingContext::from_json(c).expect("context")),
-    }
-}
+use shardvec::{AsyncShardedVectorReader, ReaderOptions, ShardedVectorReader};
+use shardvec_e2e::Case;
 
 fn all_cases() -> Vec<Case> {
     let cases = Case::all();
@@ -39,16 +26,10 @@ async fn async_reader_reproduces_every_recorded_answer() {
         for (i, q) in case.recorded.queries.iter().enumerate() {
             let what = format!("{} query {i} {:?}", case.name, q.args);
             let resp = reader
-                .search(&q.query, q.top_k, &options(q))
+                .search(&q.query, q.top_k, &q.search_options())
                 .await
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_results(
-                &what,
-                &resp.results,
-                &q.results,
-                halved_scores_allowed(&case.name),
-            );
-            assert_eq!(resp.num_shards_queried, q.num_shards_queried, "{what}");
+            q.check(&what, &case.name, &resp);
             if let Some(route) = &q.route {
                 assert_eq!(&resp.route, route, "{what}");
             }
@@ -66,38 +47,31 @@ async fn async_reader_reproduces_every_recorded_answer() {
 fn blocking_reader_reproduces_every_recorded_answer() {
     for case in all_cases() {
         let root = tempfile::tempdir().unwrap();
-        let reader = ShardedVectorReader::open(
-            case.dir.to_str().unwrap(),
-            root.path(),
-            ReaderOptions::new().preload_shards(true),
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let opts = ReaderOptions::new().preload_shards(true);
+        let reader = ShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        for (i, q) in case.recorded.queries.iter().enumerate() {
+            let what = format!("{} query {i}", case.name);
+            let resp = reader
+                .search(&q.query, q.top_k, &q.search_options())
+                .unwrap();
+            q.check(&what, &case.name, &resp);
+        }
+        // A batch searches concurrently and answers as single searches do.
         let queries: Vec<Vec<f32>> = case
             .recorded
             .queries
             .iter()
             .map(|q| q.query.clone())
             .collect();
-        // One batch per distinct argument set, checked query by query.
-        for (i, q) in case.recorded.queries.iter().enumerate() {
-            let what = format!("{} query {i}", case.name);
-            let resp = reader.search(&q.query, q.top_k, &options(q)).unwrap();
-            assert_results(
-                &what,
-                &resp.results,
-                &q.results,
-                halved_scores_allowed(&case.name),
-            );
-            assert_eq!(resp.num_shards_queried, q.num_shards_queried, "{what}");
-        }
         let first = &case.recorded.queries[0];
         let batch = reader
-            .batch_search(&queries, first.top_k, &options(first))
+            .batch_search(&queries, first.top_k, &first.search_options())
             .unwrap();
         assert_eq!(batch.len(), queries.len());
         for (resp, q) in batch.iter().zip(&case.recorded.queries) {
             let single = reader
-                .search(&q.query, first.top_k, &options(first))
+                .search(&q.query, first.top_k, &first.search_options())
                 .unwrap();
             assert_eq!(
                 resp.results, single.results,

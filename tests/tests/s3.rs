@@ -3,10 +3,9 @@
 //! at its recorded prefix, once copied to another bucket and prefix (the
 //! recorded `s3://fixtures/...` URLs are resolved against the opened prefix).
 
-use shardvec::{AsyncShardedVectorReader, Error, ReaderOptions, SearchOptions};
-use shardvec_core::RoutingContext;
+use shardvec::{AsyncShardedVectorReader, Error, ReaderOptions};
 use shardvec_e2e::s3::S3Server;
-use shardvec_e2e::{assert_results, halved_scores_allowed, Case};
+use shardvec_e2e::Case;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_recorded_answer_over_s3() {
@@ -31,26 +30,11 @@ async fn every_recorded_answer_over_s3() {
             assert_eq!(reader.snapshot_info().unwrap(), case.recorded.snapshot_info);
             for (i, q) in case.recorded.queries.iter().enumerate() {
                 let what = format!("{prefix} query {i}");
-                let opts = SearchOptions {
-                    shard_ids: q.args.shard_ids.clone(),
-                    num_probes: q.args.num_probes,
-                    routing_context: q
-                        .args
-                        .routing_context
-                        .as_ref()
-                        .map(|c| RoutingContext::from_json(c).unwrap()),
-                };
                 let resp = reader
-                    .search(&q.query, q.top_k, &opts)
+                    .search(&q.query, q.top_k, &q.search_options())
                     .await
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert_results(
-                    &what,
-                    &resp.results,
-                    &q.results,
-                    halved_scores_allowed(&case.name),
-                );
-                assert_eq!(resp.num_shards_queried, q.num_shards_queried, "{what}");
+                q.check(&what, &case.name, &resp);
                 compared += 1;
             }
         }
