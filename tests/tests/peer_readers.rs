@@ -81,3 +81,34 @@ fn blocking_reader_reproduces_every_recorded_answer() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lancedb_remote_mode_searches_in_place() {
+    use shardvec::backend::lancedb::LanceMode;
+    for case in all_cases()
+        .into_iter()
+        .filter(|c| c.name.starts_with("lancedb_"))
+    {
+        let root = tempfile::tempdir().unwrap();
+        let prefix = case.dir.to_str().unwrap().to_string();
+        let opts = ReaderOptions::new().lance_mode(LanceMode::Remote);
+        let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
+            .await
+            .unwrap();
+        for (i, q) in case.recorded.queries.iter().enumerate() {
+            let what = format!("{} query {i} (remote)", case.name);
+            let resp = reader
+                .search(&q.query, q.top_k, &q.search_options())
+                .await
+                .unwrap();
+            q.check(&what, &case.name, &resp);
+        }
+        // Nothing was copied into the local cache.
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "{}",
+            case.name
+        );
+    }
+}
