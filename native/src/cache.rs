@@ -14,8 +14,9 @@
 //! downloaded again. The shard folder's `.lock` file (an OS file lock)
 //! serialises processes and threads sharing one `local_root`; a process that
 //! dies mid-download leaves only a temporary folder behind, which the next
-//! download removes. Older versions are removed once a newer one is in place
-//! (open handles keep their files until closed, as POSIX unlink allows).
+//! download removes. Versions are not deleted while readers may use them:
+//! a snapshot flipping between publishes re-uses each cached version
+//! (pruning old versions is left to the operator for now).
 //!
 //! All file-system work runs on tokio's blocking pool.
 
@@ -180,12 +181,16 @@ pub async fn ensure(
         blocking(version.clone(), move || {
             fs::write(t.join(IDENTITY_FILE), json)?;
             fs::rename(&t, &v)?;
-            // Older versions: open handles keep their (unlinked) files.
-            let keep = v.file_name().map(|n| n.to_os_string());
+            // Damaged versions moved aside go; other versions stay, because
+            // a state still in service (before or during a refresh, or in
+            // another process) may open new connections to them.
             for entry in fs::read_dir(&d)? {
                 let p = entry?.path();
-                let name = p.file_name().map(|n| n.to_os_string());
-                if p.is_dir() && name != keep {
+                let aside = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(".old-"));
+                if aside {
                     let _ = fs::remove_dir_all(&p);
                 }
             }
