@@ -408,6 +408,20 @@ impl Router {
         }
     }
 
+    /// Routing distance from `query` to every centroid, in index order.
+    fn centroid_distances<'a>(
+        &'a self,
+        query: &'a [f32],
+        centroids: &'a Matrix,
+        norms: &'a [f32],
+    ) -> impl Iterator<Item = f32> + 'a {
+        let qnorm = distance::norm(query);
+        centroids
+            .iter_rows()
+            .zip(norms)
+            .map(move |(c, &n)| self.centroid_distance(query, qnorm, c, n))
+    }
+
     /// Selects the `p` nearest centroids, stable on ties.
     fn cluster_top(
         &self,
@@ -417,11 +431,7 @@ impl Router {
         p: usize,
         out: &mut Vec<ShardId>,
     ) {
-        let qnorm = distance::norm(query);
-        let dists = centroids
-            .iter_rows()
-            .zip(norms)
-            .map(|(c, &n)| self.centroid_distance(query, qnorm, c, n));
+        let dists = self.centroid_distances(query, centroids, norms);
         // (distance, index) ordered by distance, then index: a stable sort.
         let cmp = |a: &(f32, u32), b: &(f32, u32)| total_order(a.0, b.0).then(a.1.cmp(&b.1));
         if p <= STACK_PROBES {
@@ -460,12 +470,8 @@ impl Router {
         match &self.kind {
             Kind::Cluster { centroids, norms } => {
                 let p = self.probes(opts)?;
-                let qnorm = distance::norm(query);
-                let distances: Vec<f32> = centroids
-                    .iter_rows()
-                    .zip(norms)
-                    .map(|(c, &n)| self.centroid_distance(query, qnorm, c, n))
-                    .collect();
+                let distances: Vec<f32> =
+                    self.centroid_distances(query, centroids, norms).collect();
                 let mut ranking: Vec<ShardId> = (0..self.num_dbs).map(ShardId).collect();
                 // `sort_by` is stable: ties keep index order.
                 ranking.sort_by(|a, b| total_order(distances[a.index()], distances[b.index()]));

@@ -217,6 +217,31 @@ impl SnapshotLocation {
         format!("{}/{}", self.url, key.trim_start_matches('/'))
     }
 
+    /// Every object under `key`, as keys relative to the prefix with their
+    /// sizes (for backend detection and multi-file shard downloads).
+    pub async fn list(&self, key: &str) -> Result<Vec<(String, u64)>> {
+        use futures::TryStreamExt;
+        let base = self.path(key);
+        let prefix = self.path("");
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&base))
+            .try_collect()
+            .await
+            .map_err(|e| Error::store("list", self.display_url(key), e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let rel: Vec<_> = m
+                    .location
+                    .prefix_match(&prefix)?
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                Some((rel.join("/"), m.size))
+            })
+            .collect())
+    }
+
     /// Maps a URL recorded in the snapshot onto this location: it must start
     /// with `recorded_prefix` (the manifest's `s3_prefix`) or with this
     /// location's own URL. Returns the key relative to the prefix.

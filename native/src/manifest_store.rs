@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use shardvec_core::current::parse_manifest_dir_name;
 use shardvec_core::{CurrentPointer, ManifestRef};
@@ -121,31 +120,4 @@ impl ManifestStore for ObjectManifestStore {
             Ok(refs)
         })
     }
-}
-
-/// Lists every object key under `key` (relative keys), for backend
-/// detection and downloads of multi-file shards.
-pub(crate) async fn list_keys(
-    location: &SnapshotLocation,
-    key: &str,
-) -> Result<Vec<(String, u64)>> {
-    let base = location.path(key);
-    let prefix = location.path("");
-    let metas: Vec<object_store::ObjectMeta> = location
-        .store()
-        .list(Some(&base))
-        .try_collect()
-        .await
-        .map_err(|e| Error::store("list", location.display_url(key), e))?;
-    Ok(metas
-        .into_iter()
-        .filter_map(|m| {
-            let rel: Vec<_> = m
-                .location
-                .prefix_match(&prefix)?
-                .map(|p| p.as_ref().to_string())
-                .collect();
-            Some((rel.join("/"), m.size))
-        })
-        .collect())
 }

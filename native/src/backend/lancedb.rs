@@ -29,9 +29,7 @@ use lancedb::query::{ExecutableQuery, QueryBase};
 use shardvec_core::{Metric, SearchResult, VectorId};
 
 use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource};
-use crate::cache::{self, Identity};
 use crate::error::Result;
-use crate::manifest_store::list_keys;
 
 /// The dataset folder of a shard.
 pub const DATASET_DIR: &str = "vector_index.lance";
@@ -88,7 +86,9 @@ impl ShardBackend for LanceDbBackend {
                 LanceMode::Local => {
                     let dataset_key = format!("{}/{DATASET_DIR}", source.key);
                     let prefix = format!("{}/", source.key);
-                    let mut files: Vec<(String, u64)> = list_keys(&source.location, &dataset_key)
+                    let mut files: Vec<(String, u64)> = source
+                        .location
+                        .list(&dataset_key)
                         .await?
                         .into_iter()
                         .filter_map(|(k, size)| Some((k.strip_prefix(&prefix)?.to_string(), size)))
@@ -97,19 +97,7 @@ impl ShardBackend for LanceDbBackend {
                         return Err(source.error(format!("no objects under {DATASET_DIR}/")));
                     }
                     files.sort();
-                    let identity = Identity {
-                        db_url: source.meta.db_url.clone().unwrap_or_default(),
-                        checkpoint_id: source.meta.checkpoint_id.clone(),
-                        files,
-                    };
-                    cache::ensure(
-                        &source.location,
-                        &source.local_root,
-                        source.id(),
-                        &source.key,
-                        &identity,
-                    )
-                    .await?
+                    source.cache(files).await?
                 }
                 LanceMode::Remote => {
                     let base = url::Url::parse(source.location.url())

@@ -19,9 +19,9 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta};
 
+use crate::cache::{self, Identity};
 use crate::error::{Error, Result};
 use crate::location::SnapshotLocation;
-use crate::manifest_store::list_keys;
 
 /// The storage engine of a shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,6 +71,25 @@ impl ShardSource {
         self.location.display_url(&self.key)
     }
 
+    /// Makes sure `files` (relative to the shard folder, with their sizes)
+    /// are in the local cache under this shard's identity, and returns the
+    /// cached version folder.
+    pub async fn cache(&self, files: Vec<(String, u64)>) -> Result<PathBuf> {
+        let identity = Identity {
+            db_url: self.meta.db_url.clone().unwrap_or_default(),
+            checkpoint_id: self.meta.checkpoint_id.clone(),
+            files,
+        };
+        cache::ensure(
+            &self.location,
+            &self.local_root,
+            self.id(),
+            &self.key,
+            &identity,
+        )
+        .await
+    }
+
     /// A backend error about this shard.
     pub fn error(&self, reason: impl std::fmt::Display) -> Error {
         Error::Backend {
@@ -98,7 +117,7 @@ pub trait ShardBackend: Send + Sync + std::fmt::Debug {
 
 /// Detects the engine of a shard from its objects.
 pub async fn detect(source: &ShardSource) -> Result<BackendKind> {
-    let keys = list_keys(&source.location, &source.key).await?;
+    let keys = source.location.list(&source.key).await?;
     let prefix = format!("{}/", source.key);
     let names = keys.iter().filter_map(|(k, _)| k.strip_prefix(&prefix));
     let mut lance = false;

@@ -18,7 +18,6 @@ use rusqlite::{Connection, OpenFlags};
 use shardvec_core::{SearchResult, VectorId};
 
 use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource};
-use crate::cache::{self, Identity};
 use crate::error::{Error, Result};
 
 /// The shard's file name.
@@ -70,20 +69,9 @@ impl ShardBackend for SqliteVecBackend {
         source: &'a ShardSource,
     ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
         Box::pin(async move {
-            let meta = &source.meta;
-            let identity = Identity {
-                db_url: meta.db_url.clone().unwrap_or_default(),
-                checkpoint_id: meta.checkpoint_id.clone(),
-                files: vec![(SHARD_FILE.to_string(), meta.db_bytes)],
-            };
-            let dir = cache::ensure(
-                &source.location,
-                &source.local_root,
-                source.id(),
-                &source.key,
-                &identity,
-            )
-            .await?;
+            let dir = source
+                .cache(vec![(SHARD_FILE.to_string(), source.meta.db_bytes)])
+                .await?;
             let path = dir.join(SHARD_FILE);
             let src = source.clone();
             let shard = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
