@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly package `shardvec-wasm` and tests it: the Node tests
+# (tests/wasm/, every peer fixture, the golden files, errors, HTTP loading)
+# and the browser demo in headless Chromium (tests/web/).
+#
+# Installs what it needs when missing (idempotent, quick when present):
+# wasm-bindgen-cli at exactly the version of `wasm-bindgen` in Cargo.lock,
+# wasm-pack, the npm tooling of tests/web (binaryen's wasm-opt 132,
+# playwright-core; no browser download) and Debian's chromium.
+#
+# Outputs (gitignored): web-demo/pkg (--target web, what the demo page
+# loads), wasm/pkg-node (--target nodejs), tests/web/artifacts (screenshots).
+# Builds go to $SHARDVEC_WASM_TARGET_DIR (default
+# ~/.cache/shardvec-wasm-target); every cargo run holds the lock
+# /tmp/shardvec-cargo.lock so that it never runs beside another build.
+#
+# Ends with one line `wasm tests: N passed, M failed`; exits non-zero on
+# failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+LOCK=${SHARDVEC_CARGO_LOCK:-/tmp/shardvec-cargo.lock}
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+WASM_PACK_VERSION=0.15.1
+
+step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# cargo install builds in a temporary folder, not in a shared target dir.
+cargo_install() { flock "$LOCK" env -u CARGO_TARGET_DIR cargo install --locked "$@"; }
+
+step "tools"
+rustup target add wasm32-unknown-unknown >/dev/null
+BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$BINDGEN_VERSION" ]; then
+  cargo_install wasm-bindgen-cli --version "$BINDGEN_VERSION"
+fi
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+  cargo_install wasm-pack --version "$WASM_PACK_VERSION"
+fi
+if [ ! -x tests/web/node_modules/.bin/wasm-opt ] || [ ! -d tests/web/node_modules/playwright-core ] ||
+  [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+fi
+CHROMIUM=${SHARDVEC_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+echo "wasm-bindgen $BINDGEN_VERSION, $(wasm-pack --version), wasm-opt $(tests/web/node_modules/.bin/wasm-opt --version | awk '{print $3}'), $("$CHROMIUM" --version 2>/dev/null || echo 'chromium ?')"
+
+step "build (wasm-pack, --target web and --target nodejs)"
+export CARGO_TARGET_DIR=${SHARDVEC_WASM_TARGET_DIR:-$HOME/.cache/shardvec-wasm-target}
+# Size: the workspace's [profile.release] serves the native binaries; these
+# overrides apply to this build only (its own target dir).
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=true \
+  CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+  CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_STRIP=true
+# wasm-pack must not look for updates or helpers online.
+export WASM_PACK_CACHE="$HOME/.cache/shardvec-wasm-pack"
+flock "$LOCK" wasm-pack --quiet build wasm --release --target web --out-dir ../web-demo/pkg -- --locked
+flock "$LOCK" wasm-pack --quiet build wasm --release --target nodejs --out-dir pkg-node -- --locked
+
+step "wasm-opt -Oz"
+# The features rustc enables by default for wasm32-unknown-unknown.
+FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-mutable-globals --enable-reference-types --enable-multivalue)
+for wasm in web-demo/pkg/shardvec_wasm_bg.wasm wasm/pkg-node/shardvec_wasm_bg.wasm; do
+  before=$(stat -c %s "$wasm")
+  tests/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "${FEATURES[@]}" "$wasm" -o "$wasm.opt"
+  mv "$wasm.opt" "$wasm"
+  echo "$wasm: $before -> $(stat -c %s "$wasm") bytes ($(gzip -9 -c "$wasm" | wc -c) gzipped)"
+done
+
+step "tests (node --test: tests/wasm, tests/web)"
+mkdir -p tests/web/artifacts
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+SHARDVEC_CHROMIUM="$CHROMIUM" node --test \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$log" \
+  tests/wasm/*.test.mjs tests/web/*.test.mjs || status=$?
+pass=$(awk '/^# pass / { s += $3 } END { print s + 0 }' "$log")
+fail=$(awk '/^# fail / { s += $3 } END { print s + 0 }' "$log")
+if [ "$status" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
+echo
+echo "wasm tests: $pass passed, $fail failed"
+exit "$status"

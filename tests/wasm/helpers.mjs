@@ -1,0 +1,205 @@
+// Shared helpers of the wasm package tests (node --test): the two builds of
+// the package, the peer fixtures read from disk, a static HTTP server on
+// 127.0.0.1, and float32 arithmetic done the way FORMAT.md defines routing
+// distances (to check `explain` against numbers computed outside the wasm).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** `../shared/fixtures/peer` from the project root (`SHARDVEC_FIXTURES` overrides). */
+export function fixturesDir() {
+  return process.env.SHARDVEC_FIXTURES ?? path.resolve(ROOT, '../shared/fixtures/peer');
+}
+
+/** The fixture case names, from index.json. */
+export function caseNames() {
+  const index = JSON.parse(fs.readFileSync(path.join(fixturesDir(), 'index.json'), 'utf8'));
+  return index.cases.map((c) => c.case);
+}
+
+const NODE_PKG = process.env.SHARDVEC_WASM_NODE_PKG ?? path.join(ROOT, 'wasm/pkg-node');
+const WEB_PKG = process.env.SHARDVEC_WASM_WEB_PKG ?? path.join(ROOT, 'web-demo/pkg');
+
+function need(file) {
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: build the package first (bash scripts/wasm.sh)`);
+  }
+  return file;
+}
+
+/**
+ * Both builds of the package: `nodejs` (wasm-pack --target nodejs, CommonJS)
+ * and `web` (--target web, the ES module the demo page loads, initialised
+ * here from the .wasm bytes as an edge worker would).
+ */
+export async function loadBuilds() {
+  const require = createRequire(import.meta.url);
+  const nodeMod = require(need(path.join(NODE_PKG, 'shardvec_wasm.js')));
+  const web = await import(pathToFileURL(need(path.join(WEB_PKG, 'shardvec_wasm.js'))).href);
+  web.initSync({ module: fs.readFileSync(need(path.join(WEB_PKG, 'shardvec_wasm_bg.wasm'))) });
+  return [
+    { name: 'nodejs', mod: nodeMod },
+    { name: 'web', mod: web },
+  ];
+}
+
+/** A fixture case: its recorded answers and its files, read from disk. */
+export function loadCase(name) {
+  const root = fixturesDir();
+  const dir = path.join(root, name);
+  const recorded = JSON.parse(fs.readFileSync(path.join(root, `${name}.json`), 'utf8'));
+  const currentText = fs.readFileSync(path.join(dir, '_CURRENT'), 'utf8');
+  const current = JSON.parse(currentText);
+  const local = (url) => {
+    assert.ok(url.startsWith(`${recorded.prefix}/`), `${url} is under ${recorded.prefix}`);
+    return path.join(dir, url.slice(recorded.prefix.length + 1));
+  };
+  // The artefacts are the snapshot objects named so, in the run's vector_meta.
+  const artefact = (file) => {
+    const key = recorded.objects.find((k) => k === `vector_meta/run_id=${recorded.snapshot_info.run_id}/${file}`);
+    return key ? new Uint8Array(fs.readFileSync(path.join(dir, key))) : undefined;
+  };
+  return {
+    name,
+    dir,
+    recorded,
+    currentText,
+    manifestBytes: new Uint8Array(fs.readFileSync(local(current.manifest_ref))),
+    centroids: artefact('centroids.npy'),
+    hyperplanes: artefact('hyperplanes.npy'),
+  };
+}
+
+/** `Snapshot.fromParts` over a case's files. */
+export function fromParts(mod, c) {
+  return mod.Snapshot.fromParts(c.manifestBytes, c.currentText, c.centroids, c.hyperplanes);
+}
+
+/** Route options (camelCase) from a recorded query's `args` (snake_case). */
+export function routeOptions(args) {
+  const o = {};
+  if (args.num_probes !== undefined) o.numProbes = args.num_probes;
+  if (args.shard_ids !== undefined) o.shardIds = args.shard_ids;
+  if (args.routing_context !== undefined) o.routingContext = args.routing_context;
+  return o;
+}
+
+const TYPES = {
+  '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/**
+ * A static HTTP server on 127.0.0.1 (a free port). `mounts` maps URL path
+ * prefixes to folders; `overrides` maps exact URL paths to bodies (or to a
+ * status number) and is checked first. Paths are percent-decoded; nothing
+ * outside a mounted folder is served. Returns `{url, close, requests}`.
+ */
+export async function serve(mounts, overrides = new Map()) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let pathname;
+    try {
+      pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    requests.push(pathname);
+    const send = (status, body, type) => {
+      res.writeHead(status, {
+        'content-type': type ?? 'application/octet-stream',
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (overrides.has(pathname)) {
+      const o = overrides.get(pathname);
+      if (typeof o === 'number') send(o, `status ${o}`);
+      else send(200, o);
+      return;
+    }
+    for (const [prefix, folder] of Object.entries(mounts)) {
+      if (pathname !== prefix && !pathname.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)) continue;
+      const rel = pathname.slice(prefix.length).replace(/^\/+/, '');
+      const file = path.resolve(folder, rel || 'index.html');
+      if (!file.startsWith(path.resolve(folder))) break;
+      let target = file;
+      try {
+        if (fs.statSync(target).isDirectory()) target = path.join(target, 'index.html');
+        const body = fs.readFileSync(target);
+        send(200, body, TYPES[path.extname(target)]);
+        return;
+      } catch {
+        break;
+      }
+    }
+    send(404, 'not found', 'text/plain');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(resolve);
+      }),
+  };
+}
+
+// ---- float32 routing arithmetic (FORMAT.md), outside the wasm ---------------
+
+const f = Math.fround;
+
+/** Σ a_i·b_i with float32 products accumulated in index order. */
+export function dotF32(a, b) {
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) acc = f(acc + f(a[i] * b[i]));
+  return acc;
+}
+
+/** The routing distance of FORMAT.md between `q` and `c`, in float32. */
+export function distanceF32(metric, q, c) {
+  if (metric === 'l2') {
+    let acc = 0;
+    for (let i = 0; i < q.length; i++) {
+      const d = f(c[i] - q[i]);
+      acc = f(acc + f(d * d));
+    }
+    return acc;
+  }
+  if (metric === 'dot_product') return -dotF32(c, q);
+  const qn = f(Math.sqrt(dotF32(q, q)));
+  if (qn === 0) return 1;
+  const cn = f(Math.sqrt(dotF32(c, c)));
+  return f(1 - f(dotF32(c, q) / f(f(cn * qn) + f(1e-10))));
+}
+
+/** Rows of a row-major matrix. */
+export function rows(flat, dim) {
+  const out = [];
+  for (let i = 0; i < flat.length; i += dim) out.push(flat.subarray(i, i + dim));
+  return out;
+}
+
+/** Index order of `values` by a stable ascending sort. */
+export function stableOrder(values) {
+  return values
+    .map((v, i) => [v, i])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .map(([, i]) => i);
+}
