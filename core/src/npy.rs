@@ -76,53 +76,24 @@ impl Matrix {
     /// Parses an `.npy` image. `artefact` names the file in errors.
     pub fn from_npy(bytes: &[u8], artefact: &str) -> Result<Matrix> {
         let err = |reason: String| Error::npy(artefact, reason);
-        if bytes.len() < 10 || &bytes[..6] != MAGIC {
-            return Err(err("missing the `\\x93NUMPY` magic".to_string()));
+        let h = NpyHeader::parse(bytes, artefact)?;
+        if h.ndim != 2 {
+            return Err(err(format!("expected a 2-D array, shape is [{}]", h.rows)));
         }
-        let major = bytes[6];
-        let (header_len, start): (usize, usize) = match major {
-            1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-            2 | 3 => {
-                let b = bytes
-                    .get(8..12)
-                    .ok_or_else(|| err("truncated header length".to_string()))?;
-                let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                (
-                    usize::try_from(n).map_err(|_| err("header too long".to_string()))?,
-                    12,
-                )
-            }
-            v => return Err(err(format!("unsupported format version {v}.{}", bytes[7]))),
-        };
-        let header = bytes
-            .get(start..start.saturating_add(header_len))
-            .ok_or_else(|| err("header runs past the end of the file".to_string()))?;
-        let header =
-            core::str::from_utf8(header).map_err(|_| err("header is not UTF-8".to_string()))?;
-        let h = parse_header(header).map_err(|r| err(format!("header {header:?}: {r}")))?;
-        if h.fortran_order {
-            return Err(err("Fortran-order arrays are not supported".to_string()));
-        }
-        let (rows, cols) = match h.shape.as_slice() {
-            [r, c] => (*r, *c),
-            s => return Err(err(format!("expected a 2-D array, shape is {s:?}"))),
-        };
-        if cols == 0 && rows != 0 {
-            return Err(err(format!("shape ({rows}, 0) has rows without columns")));
-        }
-        let item = match h.descr.as_str() {
-            "<f4" => 4,
-            "<f8" => 8,
+        let item = match h.dtype {
+            Dtype::F4 => 4,
+            Dtype::F8 => 8,
             d => {
                 return Err(err(format!(
-                    "unsupported dtype `{d}` (expected <f4 or <f8)"
+                    "unsupported dtype `{}` (expected <f4 or <f8)",
+                    d.descr()
                 )))
             }
         };
-        let data = &bytes[start + header_len..];
-        let expected = rows
-            .checked_mul(cols)
-            .and_then(|n| n.checked_mul(item))
+        let (rows, cols) = (h.rows, h.cols);
+        let data = &bytes[h.data_offset..];
+        let expected = h
+            .data_len()
             .ok_or_else(|| err("shape overflows".to_string()))?;
         if data.len() != expected {
             return Err(err(format!(
@@ -178,6 +149,124 @@ impl Matrix {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
+    }
+}
+
+/// Element type of an `.npy` array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    /// `<f4`
+    F4,
+    /// `<f8`
+    F8,
+    /// `<i4`
+    I4,
+    /// `<i8`
+    I8,
+}
+
+impl Dtype {
+    /// The NumPy `descr` string.
+    pub fn descr(self) -> &'static str {
+        match self {
+            Dtype::F4 => "<f4",
+            Dtype::F8 => "<f8",
+            Dtype::I4 => "<i4",
+            Dtype::I8 => "<i8",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F4 | Dtype::I4 => 4,
+            Dtype::F8 | Dtype::I8 => 8,
+        }
+    }
+}
+
+/// The header of an `.npy` file: what a streaming reader needs to read
+/// rows one at a time from the rest of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// Rows (a 1-D array of n elements is n rows of 1 column).
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Number of dimensions of the stored shape (1 or 2).
+    pub ndim: usize,
+    /// Offset of the first data byte.
+    pub data_offset: usize,
+}
+
+impl NpyHeader {
+    /// Parses the header at the start of `bytes` (which may hold only a
+    /// prefix of the file, as long as it covers the header). Accepts C-order
+    /// 1-D and 2-D arrays of `<f4`, `<f8`, `<i4` and `<i8`.
+    pub fn parse(bytes: &[u8], artefact: &str) -> Result<NpyHeader> {
+        let err = |reason: String| Error::npy(artefact, reason);
+        if bytes.len() < 10 || &bytes[..6] != MAGIC {
+            return Err(err("missing the `\\x93NUMPY` magic".to_string()));
+        }
+        let major = bytes[6];
+        let (header_len, start): (usize, usize) = match major {
+            1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+            2 | 3 => {
+                let b = bytes
+                    .get(8..12)
+                    .ok_or_else(|| err("truncated header length".to_string()))?;
+                let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                (
+                    usize::try_from(n).map_err(|_| err("header too long".to_string()))?,
+                    12,
+                )
+            }
+            v => return Err(err(format!("unsupported format version {v}.{}", bytes[7]))),
+        };
+        let header = bytes
+            .get(start..start.saturating_add(header_len))
+            .ok_or_else(|| err("header runs past the end of the file".to_string()))?;
+        let header =
+            core::str::from_utf8(header).map_err(|_| err("header is not UTF-8".to_string()))?;
+        let h = parse_header(header).map_err(|r| err(format!("header {header:?}: {r}")))?;
+        if h.fortran_order {
+            return Err(err("Fortran-order arrays are not supported".to_string()));
+        }
+        let (rows, cols) = match h.shape.as_slice() {
+            [r, c] => (*r, *c),
+            [r] => (*r, 1),
+            s => return Err(err(format!("expected a 1-D or 2-D array, shape is {s:?}"))),
+        };
+        if cols == 0 && rows != 0 {
+            return Err(err(format!("shape ({rows}, 0) has rows without columns")));
+        }
+        let dtype = match h.descr.as_str() {
+            "<f4" => Dtype::F4,
+            "<f8" => Dtype::F8,
+            "<i4" => Dtype::I4,
+            "<i8" => Dtype::I8,
+            d => {
+                return Err(err(format!(
+                    "unsupported dtype `{d}` (expected <f4, <f8, <i4 or <i8)"
+                )))
+            }
+        };
+        Ok(NpyHeader {
+            rows,
+            cols,
+            dtype,
+            ndim: h.shape.len(),
+            data_offset: start + header_len,
+        })
+    }
+
+    /// Bytes of data the shape needs, or `None` on overflow.
+    pub fn data_len(&self) -> Option<usize> {
+        self.rows
+            .checked_mul(self.cols)
+            .and_then(|n| n.checked_mul(self.dtype.size()))
     }
 }
 

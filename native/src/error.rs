@@ -94,6 +94,33 @@ pub enum Error {
     /// id, missing routing context, CEL errors (config errors).
     #[error(transparent)]
     Core(#[from] shardvec_core::Error),
+    /// A writer input is unreadable or a record in it is invalid.
+    #[error("input {input}{}: {reason}", record.map(|r| format!(", record {r}")).unwrap_or_default())]
+    Input {
+        /// The input file (or `memory`).
+        input: String,
+        /// The record's 0-based position, when one record is at fault.
+        record: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing one shard failed.
+    #[error("writing shard {shard}: {reason}")]
+    ShardWrite {
+        /// The shard.
+        shard: ShardId,
+        /// What failed.
+        reason: String,
+    },
+    /// A local file could not be read or written.
+    #[error("file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -106,6 +133,25 @@ impl Error {
             op,
             location: location.into(),
             source,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn input(
+        input: impl Into<String>,
+        record: Option<u64>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Input {
+            input: input.into(),
+            record,
+            reason: reason.into(),
         }
     }
 

@@ -25,11 +25,15 @@ pub mod backend;
 pub mod blocking;
 pub mod cache;
 mod error;
+pub mod history;
 pub mod location;
 pub mod manifest_store;
 pub mod metrics;
 pub mod rate_limit;
 pub mod reader;
+pub mod synthetic;
+pub mod verify;
+pub mod writer;
 
 pub use blocking::ShardedVectorReader;
 pub use error::{Error, Result};

@@ -28,7 +28,7 @@ use serde::Serialize;
 use shardvec_core::npy::Matrix;
 use shardvec_core::{
     merge, CurrentPointer, Manifest, ManifestRef, RouteOptions, Router, RoutingArtefacts,
-    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
+    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo, VectorId,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -412,6 +412,17 @@ impl AsyncShardedVectorReader {
         })
     }
 
+    /// Every vector of shard `sid` with its id (empty shards: none). For
+    /// exact checks such as [`crate::verify`]; reads the whole shard.
+    pub async fn scan_shard(&self, sid: ShardId) -> Result<Vec<(VectorId, Vec<f32>)>> {
+        let state = self.current()?;
+        ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
+        if state.manifest.shard(sid).is_none() {
+            return Ok(Vec::new());
+        }
+        self.handle(&state, sid).await?.scan().await
+    }
+
     /// Searches several queries concurrently (each with the same options).
     pub async fn batch_search(
         &self,
@@ -697,6 +708,24 @@ async fn build_state(
         url: manifest_ref.url.clone(),
         source,
     })?;
+    let router = load_router(location, &manifest).await?;
+    Ok(State {
+        manifest_ref,
+        manifest,
+        router,
+        handles: Mutex::new(match options.max_cached_shards {
+            Some(n) => LruCache::new(n),
+            None => LruCache::unbounded(),
+        }),
+    })
+}
+
+/// Loads a manifest's routing artefacts (resolved against `location`) and
+/// builds its router.
+pub(crate) async fn load_router(
+    location: &SnapshotLocation,
+    manifest: &Manifest,
+) -> Result<Router> {
     let prefix = manifest.build.s3_prefix.clone();
     let load = |url: Option<String>, name: &'static str| {
         let prefix = prefix.clone();
@@ -720,20 +749,11 @@ async fn build_state(
         load(manifest.vector.centroids_ref.clone(), "centroids.npy"),
         load(manifest.vector.hyperplanes_ref.clone(), "hyperplanes.npy"),
     )?;
-    let router = Router::new(
-        &manifest,
+    Ok(Router::new(
+        manifest,
         RoutingArtefacts {
             centroids,
             hyperplanes,
         },
-    )?;
-    Ok(State {
-        manifest_ref,
-        manifest,
-        router,
-        handles: Mutex::new(match options.max_cached_shards {
-            Some(n) => LruCache::new(n),
-            None => LruCache::unbounded(),
-        }),
-    })
+    )?)
 }

@@ -112,3 +112,73 @@ async fn lancedb_remote_mode_searches_in_place() {
         );
     }
 }
+
+/// `LanceDistance::Metric` scores every shard with the snapshot's metric.
+/// Checked on the fixtures' shards that have no vector index (their search
+/// is exact): results equal brute force over the shard's vectors, read back
+/// with a scan, scored as FORMAT.md says LanceDB scores each metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lancedb_metric_distance_equals_brute_force_on_unindexed_shards() {
+    use shardvec::backend::lancedb::LanceDistance;
+    use shardvec_core::distance::{dot, l2_squared, norm};
+    use shardvec_core::{Metric, ShardId};
+    let mut checked = 0;
+    for case in all_cases()
+        .into_iter()
+        .filter(|c| c.name.starts_with("lancedb_"))
+    {
+        let root = tempfile::tempdir().unwrap();
+        let opts = ReaderOptions::new().lance_distance(LanceDistance::Metric);
+        let reader = AsyncShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
+            .await
+            .unwrap();
+        let metric = reader.snapshot_info().unwrap().metric;
+        for detail in reader.shard_details().unwrap() {
+            let Some(url) = &detail.db_url else { continue };
+            let rel = url.strip_prefix(&case.recorded.prefix).unwrap();
+            let indices = case
+                .dir
+                .join(rel.trim_start_matches('/'))
+                .join("vector_index.lance/_indices");
+            if indices.exists() {
+                continue;
+            }
+            let shard = detail.db_id;
+            let rows = reader.scan_shard(shard).await.unwrap();
+            assert_eq!(rows.len() as u64, detail.vector_count);
+            for q in case.recorded.queries.iter().take(10) {
+                let score = |v: &[f32]| match metric {
+                    Metric::L2 => l2_squared(&q.query, v),
+                    Metric::Cosine => 1.0 - dot(&q.query, v) / (norm(&q.query) * norm(v)),
+                    Metric::DotProduct => 1.0 - dot(&q.query, v),
+                };
+                let mut truth: Vec<(f32, String)> = rows
+                    .iter()
+                    .map(|(id, v)| (score(v), id.to_string()))
+                    .collect();
+                truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+                truth.truncate(5);
+                let so = shardvec::SearchOptions::new().shard_ids(vec![ShardId(shard.0)]);
+                let got = reader.search(&q.query, 5, &so).await.unwrap();
+                let ids: Vec<String> = got.results.iter().map(|h| h.id.to_string()).collect();
+                let want: Vec<String> = truth.iter().map(|t| t.1.clone()).collect();
+                assert_eq!(ids, want, "{} shard {shard}", case.name);
+                for (h, t) in got.results.iter().zip(&truth) {
+                    assert!(
+                        (h.score - t.0).abs() <= 1e-4 * t.0.abs().max(1.0),
+                        "{} {}: {} vs {}",
+                        case.name,
+                        h.id,
+                        h.score,
+                        t.0
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 10,
+        "no un-indexed LanceDB shard was checked ({checked})"
+    );
+}

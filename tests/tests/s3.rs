@@ -72,3 +72,86 @@ async fn missing_snapshot_and_stopped_server_are_clear_errors() {
         other => panic!("expected a store error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lancedb_remote_mode_searches_s3_in_place() {
+    use shardvec::backend::lancedb::LanceMode;
+    let server = S3Server::start();
+    server.create_bucket("elsewhere");
+    let mut compared = 0;
+    for case in Case::all()
+        .into_iter()
+        .filter(|c| c.name.starts_with("lancedb_"))
+    {
+        let copy = format!("copies/{}", case.name);
+        server.upload_dir(&case.dir, "elsewhere", &copy).await;
+        let prefix = format!("s3://elsewhere/{copy}");
+        let root = tempfile::tempdir().unwrap();
+        let opts = ReaderOptions::new()
+            .store_options(server.options())
+            .lance_mode(LanceMode::Remote);
+        let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        for (i, q) in case.recorded.queries.iter().enumerate() {
+            let what = format!("{prefix} query {i} (remote)");
+            let resp = reader
+                .search(&q.query, q.top_k, &q.search_options())
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            q.check(&what, &case.name, &resp);
+            compared += 1;
+        }
+        // Searched in place: nothing was copied into the local cache.
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "{prefix}"
+        );
+    }
+    assert!(compared >= 200, "compared {compared}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_publishes_to_s3() {
+    use shardvec::backend::BackendKind;
+    use shardvec::writer::{self, Input, StrategyConfig, WriterOptions};
+    use shardvec::SearchOptions;
+    use shardvec_core::Metric;
+    let server = S3Server::start();
+    server.create_bucket("snaps");
+    let data = shardvec::synthetic::blobs(800, 8, 4, 0.2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("v.npy");
+    std::fs::write(&input, data.vectors.to_npy()).unwrap();
+    for backend in [BackendKind::SqliteVec, BackendKind::Lancedb] {
+        let prefix = format!("s3://snaps/{}", backend.as_str());
+        let opts = WriterOptions::new(4, Metric::L2, StrategyConfig::Cluster { centroids: None })
+            .backend(backend)
+            .store_options(server.options());
+        let summary = writer::build(&prefix, &Input::path(&input).unwrap(), &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        assert!(
+            summary.manifest_url.starts_with(&prefix),
+            "{}",
+            summary.manifest_url
+        );
+        let root = tempfile::tempdir().unwrap();
+        let reader = AsyncShardedVectorReader::open(
+            &prefix,
+            root.path(),
+            ReaderOptions::new().store_options(server.options()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reader.snapshot_info().unwrap().total_vectors, 800);
+        // Every 50th stored vector is its own nearest neighbour.
+        for i in (0..800).step_by(50) {
+            let q = data.vectors.row(i).unwrap();
+            let r = reader.search(q, 1, &SearchOptions::new()).await.unwrap();
+            assert_eq!(r.results[0].id.to_string(), i.to_string(), "{prefix}");
+            assert!(r.results[0].score < 1e-6, "{prefix}");
+        }
+    }
+}

@@ -4,9 +4,10 @@
 //! Default ([`LanceMode::Local`]): the dataset's objects are copied into the
 //! local cache (identity: URL, `checkpoint_id` and the object list with
 //! sizes) and searched there. [`LanceMode::Remote`] opens the dataset where
-//! it is, without a copy; this build links lancedb without its cloud
-//! features (our own object_store code does the downloads), so remote mode
-//! reaches datasets on local or mounted file systems (`file://` snapshots).
+//! it is, without a copy: `file://` snapshots directly, every other store
+//! (S3, GCS, Azure, memory) through the reader's own `object_store` client,
+//! handed to Lance by [`super::lance_store`] (lancedb is linked without its
+//! cloud features).
 //!
 //! A search is `nearest_to(query).limit(top_k)` with LanceDB's default query
 //! parameters — the reference's query — so indexed shards return the same
@@ -24,11 +25,13 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
-use lancedb::arrow::arrow_array::{Array, Float32Array, RecordBatch, StringArray};
+use lancedb::arrow::arrow_array::{
+    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray,
+};
 use lancedb::query::{ExecutableQuery, QueryBase};
 use shardvec_core::{Metric, SearchResult, VectorId};
 
-use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use super::{lance_store, BackendKind, ShardBackend, ShardSearcher, ShardSource};
 use crate::error::Result;
 
 /// The dataset folder of a shard.
@@ -42,8 +45,8 @@ pub enum LanceMode {
     /// Copy the dataset into the local cache and search the copy (default).
     #[default]
     Local,
-    /// Search the dataset in place (file-system snapshots only in this
-    /// build).
+    /// Search the dataset in place, reading only the parts of it a search
+    /// needs (any store the reader opens).
     Remote,
 }
 
@@ -82,7 +85,8 @@ impl ShardBackend for LanceDbBackend {
         source: &'a ShardSource,
     ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
         Box::pin(async move {
-            let db_dir = match self.mode {
+            let mut session = None;
+            let uri = match self.mode {
                 LanceMode::Local => {
                     let dataset_key = format!("{}/{DATASET_DIR}", source.key);
                     let prefix = format!("{}/", source.key);
@@ -97,32 +101,39 @@ impl ShardBackend for LanceDbBackend {
                         return Err(source.error(format!("no objects under {DATASET_DIR}/")));
                     }
                     files.sort();
-                    source.cache(files).await?
+                    path_uri(source, &source.cache(files).await?)?
                 }
                 LanceMode::Remote => {
-                    let base = url::Url::parse(source.location.url())
+                    let local_dir = url::Url::parse(source.location.url())
                         .ok()
                         .filter(|u| u.scheme() == "file")
-                        .and_then(|u| u.to_file_path().ok())
-                        .ok_or_else(|| {
-                            source.error(
-                                "remote LanceDB search reaches file-system snapshots only in this build; use LanceMode::Local",
-                            )
-                        })?;
-                    // Built from the checked key's segments, never by
-                    // parsing a URL again (no percent-decoding).
-                    let mut dir = base;
-                    for seg in source.key.split('/').filter(|s| !s.is_empty()) {
-                        dir.push(seg);
+                        .and_then(|u| u.to_file_path().ok());
+                    match local_dir {
+                        // Lance's own file-system paths are the fastest.
+                        // Built from the checked key's segments, never by
+                        // parsing a URL again (no percent-decoding).
+                        Some(mut dir) => {
+                            for seg in source.key.split('/').filter(|s| !s.is_empty()) {
+                                dir.push(seg);
+                            }
+                            path_uri(source, &dir)?
+                        }
+                        None => {
+                            let (s, uri) = lance_store::session_for(
+                                source.location.store().clone(),
+                                &source.location.path(&source.key),
+                            );
+                            session = Some(s);
+                            uri
+                        }
                     }
-                    dir
                 }
             };
-            let uri = db_dir
-                .to_str()
-                .ok_or_else(|| source.error("cache path is not UTF-8"))?
-                .to_string();
-            let conn = lancedb::connect(&uri)
+            let mut connect = lancedb::connect(&uri);
+            if let Some(s) = session {
+                connect = connect.session(s);
+            }
+            let conn = connect
                 .execute()
                 .await
                 .map_err(|e| source.error(format!("cannot open LanceDB at {uri}: {e}")))?;
@@ -138,6 +149,12 @@ impl ShardBackend for LanceDbBackend {
             }) as Arc<dyn ShardSearcher>)
         })
     }
+}
+
+fn path_uri(source: &ShardSource, dir: &std::path::Path) -> Result<String> {
+    dir.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| source.error("cache path is not UTF-8"))
 }
 
 /// One open LanceDB shard.
@@ -196,6 +213,42 @@ impl LanceShard {
 }
 
 impl ShardSearcher for LanceShard {
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>> {
+        Box::pin(async move {
+            let fail = |e: lancedb::Error| self.source.error(format!("scan failed: {e}"));
+            let batches: Vec<RecordBatch> = self
+                .table
+                .query()
+                .select(lancedb::query::Select::columns(&["id", "vector"]))
+                .execute()
+                .await
+                .map_err(fail)?
+                .try_collect()
+                .await
+                .map_err(fail)?;
+            let mut out = Vec::new();
+            for b in &batches {
+                let ids = b
+                    .column_by_name("id")
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                    .ok_or_else(|| self.source.error("`id` is not a utf8 column"))?;
+                let vectors = b
+                    .column_by_name("vector")
+                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                    .ok_or_else(|| self.source.error("`vector` is not a fixed-size list"))?;
+                for i in 0..b.num_rows() {
+                    let v = vectors.value(i);
+                    let v = v
+                        .as_any()
+                        .downcast_ref::<Float32Array>()
+                        .ok_or_else(|| self.source.error("`vector` items are not float32"))?;
+                    out.push((VectorId::Str(ids.value(i).to_string()), v.values().to_vec()));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
         Box::pin(async move {
             let fail = |e: lancedb::Error| self.source.error(format!("search failed: {e}"));

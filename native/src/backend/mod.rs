@@ -9,6 +9,7 @@
 //! [`detect`] tells which backend wrote a shard from its objects:
 //! `shard.db` → sqlite-vec, `vector_index.lance/` → LanceDB.
 
+mod lance_store;
 pub mod lancedb;
 pub mod sqlite_vec;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta};
+use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta, VectorId};
 
 use crate::cache::{self, Identity};
 use crate::error::{Error, Result};
@@ -104,6 +105,9 @@ impl ShardSource {
 pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
     /// The shard's local top-`top_k`, best first.
     fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
+    /// Every vector of the shard with its id, in storage order: the
+    /// ground truth of exact checks (`verify`, tests).
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>>;
 }
 
 /// Opens shards of one storage engine.

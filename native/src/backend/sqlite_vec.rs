@@ -34,7 +34,7 @@ LEFT JOIN vec_payloads AS p ON p.rowid = v.rowid
 ORDER BY v.distance";
 
 /// Registers sqlite-vec with every SQLite connection of the process.
-fn register_extension() {
+pub(crate) fn register_extension() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         type EntryPoint = unsafe extern "C" fn(
@@ -162,6 +162,15 @@ fn decode_id(raw: &str) -> Option<VectorId> {
 struct SqliteVecSearcher(Arc<SqliteVecShard>);
 
 impl ShardSearcher for SqliteVecSearcher {
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>> {
+        let shard = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || shard.scan())
+                .await
+                .map_err(|e| self.0.source.error(format!("scan task failed: {e}")))?
+        })
+    }
+
     fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
         let shard = self.0.clone();
         Box::pin(async move {
@@ -173,6 +182,29 @@ impl ShardSearcher for SqliteVecSearcher {
 }
 
 impl SqliteVecShard {
+    /// Every vector with its id (blocking).
+    pub fn scan(&self) -> Result<Vec<(VectorId, Vec<f32>)>> {
+        const SCAN_SQL: &str = "SELECT m.original_id, v.embedding FROM vec_index AS v
+            JOIN vec_id_map AS m ON m.internal_id = v.rowid ORDER BY v.rowid";
+        let conn = self.acquire()?;
+        let rows: rusqlite::Result<Vec<(String, Vec<u8>)>> = conn
+            .prepare(SCAN_SQL)
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+        let rows = rows.map_err(|e| self.source.error(format!("scan failed: {e}")))?;
+        self.release(conn);
+        rows.into_iter()
+            .map(|(raw, blob)| {
+                let id = decode_id(&raw)
+                    .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
+                let v = blob
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok((id, v))
+            })
+            .collect()
+    }
+
     /// The shard's local top-`top_k`, best first (blocking).
     pub fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
         let conn = self.acquire()?;

@@ -1,0 +1,194 @@
+//! Read-side commands: `info`, `shards`, `route`, `search`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use shardvec::SearchOptions;
+use shardvec_core::npy::Matrix;
+use shardvec_core::{RoutingContext, ShardId};
+
+use crate::{open, print_json, BoxError, Common};
+
+#[derive(Args)]
+pub struct Routing {
+    /// Shards to probe (CLUSTER, LSH); default: the manifest's num_probes.
+    #[arg(long)]
+    num_probes: Option<u32>,
+    /// Explicit shard ids, comma-separated (override routing).
+    #[arg(long, value_delimiter = ',')]
+    shard_ids: Option<Vec<u32>>,
+    /// CEL routing context, a JSON object such as {"tenant": "acme"}.
+    #[arg(long)]
+    routing_context: Option<String>,
+}
+
+#[derive(Args)]
+pub struct Query {
+    /// Query vector as a JSON array.
+    #[arg(long, conflicts_with = "query_file", allow_hyphen_values = true)]
+    query: Option<String>,
+    /// float32 .npy file [q, dim]: every row is a query.
+    #[arg(long)]
+    query_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    query: Query,
+    #[command(flatten)]
+    routing: Routing,
+    /// Also say why: distances to centroids, LSH bits and buckets, the CEL
+    /// value (JSON).
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    query: Query,
+    #[command(flatten)]
+    routing: Routing,
+    /// Number of results.
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+}
+
+/// The rows of a `.npy` query file (float32 or float64, `[q, dim]`).
+pub fn read_queries(path: &std::path::Path) -> Result<Vec<Vec<f32>>, BoxError> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let m = Matrix::from_npy(&bytes, &path.display().to_string())?;
+    Ok(m.iter_rows().map(<[f32]>::to_vec).collect())
+}
+
+fn queries(q: &Query) -> Result<Vec<Vec<f32>>, BoxError> {
+    match (&q.query, &q.query_file) {
+        (Some(json), _) => {
+            let v: Vec<f32> = serde_json::from_str(json).map_err(|e| format!("--query: {e}"))?;
+            Ok(vec![v])
+        }
+        (None, Some(path)) => read_queries(path),
+        (None, None) => Err("give --query or --query-file".into()),
+    }
+}
+
+fn search_options(r: &Routing) -> Result<SearchOptions, BoxError> {
+    let mut o = SearchOptions::new();
+    o.num_probes = r.num_probes;
+    o.shard_ids = r
+        .shard_ids
+        .clone()
+        .map(|v| v.into_iter().map(ShardId).collect());
+    if let Some(s) = &r.routing_context {
+        let v: serde_json::Value =
+            serde_json::from_str(s).map_err(|e| format!("--routing-context: {e}"))?;
+        o.routing_context = Some(RoutingContext::from_json(&v)?);
+    }
+    Ok(o)
+}
+
+pub async fn info(c: &Common) -> Result<(), BoxError> {
+    let r = open(c).await?;
+    let info = r.snapshot_info()?;
+    if c.json {
+        return print_json(&info);
+    }
+    println!("run_id         {}", info.run_id);
+    println!("manifest       {}", info.manifest_ref);
+    println!("shards         {}", info.num_dbs);
+    println!("dimension      {}", info.dim);
+    println!("metric         {}", info.metric);
+    println!("sharding       {}", info.sharding);
+    println!("vectors        {}", info.total_vectors);
+    Ok(())
+}
+
+pub async fn shards(c: &Common) -> Result<(), BoxError> {
+    let r = open(c).await?;
+    let shards = r.shard_details()?;
+    if c.json {
+        return print_json(&shards);
+    }
+    println!(
+        "{:>6}  {:>9}  {:<34}  url",
+        "db_id", "vectors", "checkpoint"
+    );
+    for s in shards {
+        println!(
+            "{:>6}  {:>9}  {:<34}  {}",
+            s.db_id,
+            s.vector_count,
+            s.checkpoint_id.as_deref().unwrap_or("-"),
+            s.db_url.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+pub async fn route(a: &RouteArgs) -> Result<(), BoxError> {
+    let r = open(&a.common).await?;
+    let opts = search_options(&a.routing)?;
+    for q in queries(&a.query)? {
+        if a.explain {
+            print_json(&r.explain(&q, &opts)?)?;
+            continue;
+        }
+        let shards = r.route(&q, &opts)?;
+        if a.common.json {
+            print_json(&serde_json::json!({ "shards": shards }))?;
+        } else {
+            let list: Vec<String> = shards.iter().map(ToString::to_string).collect();
+            println!("shards {}", list.join(", "));
+        }
+    }
+    Ok(())
+}
+
+pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
+    let r = open(&a.common).await?;
+    let opts = search_options(&a.routing)?;
+    for q in queries(&a.query)? {
+        let resp = r.search(&q, a.top_k, &opts).await?;
+        if a.common.json {
+            print_json(&serde_json::json!({
+                "results": resp.results,
+                "num_shards_queried": resp.num_shards_queried,
+                "latency_ms": resp.latency.as_secs_f64() * 1000.0,
+                "route": resp.route,
+            }))?;
+            continue;
+        }
+        println!(
+            "{} results from {} shards in {:.2} ms",
+            resp.results.len(),
+            resp.num_shards_queried,
+            resp.latency.as_secs_f64() * 1000.0
+        );
+        print_results(&resp.results);
+    }
+    Ok(())
+}
+
+/// The human table of search results.
+pub fn print_results(results: &[shardvec_core::SearchResult]) {
+    println!("{:>4}  {:<16}  {:>12}  payload", "rank", "id", "score");
+    for (i, hit) in results.iter().enumerate() {
+        let payload = hit
+            .payload
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        println!(
+            "{:>4}  {:<16}  {:>12.6}  {}",
+            i + 1,
+            hit.id.to_string(),
+            hit.score,
+            payload
+        );
+    }
+}
