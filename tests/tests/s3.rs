@@ -78,11 +78,12 @@ async fn lancedb_remote_mode_searches_s3_in_place() {
     use shardvec::backend::lancedb::LanceMode;
     let server = S3Server::start();
     server.create_bucket("elsewhere");
-    let mut compared = 0;
+    let (mut compared, mut cases) = (0, 0);
     for case in Case::all()
         .into_iter()
         .filter(|c| c.name.starts_with("lancedb_"))
     {
+        cases += 1;
         let copy = format!("copies/{}", case.name);
         server.upload_dir(&case.dir, "elsewhere", &copy).await;
         let prefix = format!("s3://elsewhere/{copy}");
@@ -109,7 +110,8 @@ async fn lancedb_remote_mode_searches_s3_in_place() {
             "{prefix}"
         );
     }
-    assert!(compared >= 200, "compared {compared}");
+    // Every query of the three LanceDB cases.
+    assert!(cases == 3 && compared >= 3 * 40, "{cases} cases, {compared} queries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
