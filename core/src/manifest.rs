@@ -27,6 +27,35 @@ pub const FORMAT_VERSION: i64 = 4;
 /// details, caches) enormous.
 pub const MAX_NUM_DBS: u32 = 1 << 20;
 
+/// `build_meta` as the reference writer creates it (its DDL verbatim):
+/// what writers must create so that either side can read the manifest.
+pub const BUILD_META_DDL: &str = "CREATE TABLE build_meta (
+    run_id           TEXT    NOT NULL,
+    created_at       TEXT    NOT NULL,
+    num_dbs          INTEGER NOT NULL,
+    s3_prefix        TEXT    NOT NULL,
+    key_col          TEXT    NOT NULL,
+    sharding         TEXT    NOT NULL,
+    db_path_template TEXT    NOT NULL,
+    shard_prefix     TEXT    NOT NULL,
+    format_version   INTEGER NOT NULL,
+    key_encoding     TEXT    NOT NULL,
+    custom           TEXT    NOT NULL DEFAULT '{}'
+)";
+
+/// `shards` as the reference writer creates it (its DDL verbatim).
+pub const SHARDS_DDL: &str = "CREATE TABLE shards (
+    db_id         INTEGER NOT NULL PRIMARY KEY,
+    db_url        TEXT,
+    attempt       INTEGER NOT NULL,
+    row_count     INTEGER NOT NULL,
+    db_bytes      INTEGER NOT NULL,
+    min_key       TEXT,
+    max_key       TEXT,
+    checkpoint_id TEXT,
+    writer_info   TEXT    NOT NULL DEFAULT '{}'
+)";
+
 /// Largest LSH code width: codes are `u64`.
 pub const MAX_HASH_BITS: u32 = 64;
 

@@ -28,7 +28,7 @@ use serde::Serialize;
 use shardvec_core::npy::Matrix;
 use shardvec_core::{
     merge, CurrentPointer, Manifest, ManifestRef, RouteOptions, Router, RoutingArtefacts,
-    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo, VectorId,
+    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -36,7 +36,7 @@ use tracing::Instrument;
 use crate::backend::lancedb::LanceDbBackend;
 use crate::backend::lancedb::{LanceDistance, LanceMode};
 use crate::backend::sqlite_vec::SqliteVecBackend;
-use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 use crate::manifest_store::{ManifestStore, ObjectManifestStore};
@@ -414,7 +414,7 @@ impl AsyncShardedVectorReader {
 
     /// Every vector of shard `sid` with its id (empty shards: none). For
     /// exact checks such as [`crate::verify`]; reads the whole shard.
-    pub async fn scan_shard(&self, sid: ShardId) -> Result<Vec<(VectorId, Vec<f32>)>> {
+    pub async fn scan_shard(&self, sid: ShardId) -> Result<Vec<StoredVector>> {
         let state = self.current()?;
         ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
         if state.manifest.shard(sid).is_none() {

@@ -111,7 +111,10 @@ async fn lancedb_remote_mode_searches_s3_in_place() {
         );
     }
     // Every query of the three LanceDB cases.
-    assert!(cases == 3 && compared >= 3 * 40, "{cases} cases, {compared} queries");
+    assert!(
+        cases == 3 && compared >= 3 * 40,
+        "{cases} cases, {compared} queries"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

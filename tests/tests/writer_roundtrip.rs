@@ -372,3 +372,274 @@ fn walk(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The file formats: the same records as `.npy` + side files, `.fvecs` +
+/// side files and JSON Lines give the same stored shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npy_fvecs_and_jsonl_inputs_store_the_same_records() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let recs = records(BackendKind::SqliteVec);
+    // .npy (float64, to check the conversion) + ids + payloads + contexts.
+    let mut npy = Vec::new();
+    let header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({N}, {DIM}), }}");
+    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+    let header = format!("{header}{}\n", " ".repeat(pad));
+    npy.extend_from_slice(b"\x93NUMPY\x01\x00");
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    let mut fvecs = Vec::new();
+    let (mut ids, mut payloads, mut contexts, mut jsonl) =
+        (String::new(), String::new(), String::new(), String::new());
+    for r in &recs {
+        for x in &r.vector {
+            npy.extend_from_slice(&f64::from(*x).to_le_bytes());
+        }
+        fvecs.extend_from_slice(&(DIM as i32).to_le_bytes());
+        for x in &r.vector {
+            fvecs.extend_from_slice(&x.to_le_bytes());
+        }
+        let id = match &r.id {
+            VectorId::Int(i) => serde_json::json!(i),
+            VectorId::Str(s) => serde_json::json!(s),
+        };
+        let payload = r.payload.clone().unwrap_or(serde_json::Value::Null);
+        let ctx = r.routing_context.as_ref().unwrap().to_json();
+        ids.push_str(&format!("{id}\n"));
+        payloads.push_str(&format!("{payload}\n"));
+        contexts.push_str(&format!("{ctx}\n"));
+        jsonl.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"id": id, "vector": r.vector, "payload": payload, "routing_context": ctx})
+        ));
+    }
+    for (name, bytes) in [
+        ("v.npy", npy),
+        ("v.fvecs", fvecs),
+        ("ids.txt", ids.into_bytes()),
+        ("p.jsonl", payloads.into_bytes()),
+        ("c.jsonl", contexts.into_bytes()),
+        ("all.jsonl", jsonl.into_bytes()),
+    ] {
+        std::fs::File::create(d.join(name))
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+    }
+    let cel = StrategyConfig::Cel(CelSpec {
+        expr: "shard_hash(tenant) % 4u".into(),
+        columns: BTreeMap::from([("tenant".to_string(), CelColumnType::String)]),
+        routing_values: None,
+    });
+    let side = |i: Input| {
+        i.ids(d.join("ids.txt"))
+            .payloads(d.join("p.jsonl"))
+            .routing_contexts(d.join("c.jsonl"))
+    };
+    let inputs = [
+        ("memory", Input::memory(recs.clone())),
+        ("npy", side(Input::path(d.join("v.npy")).unwrap())),
+        ("fvecs", side(Input::path(d.join("v.fvecs")).unwrap())),
+        ("jsonl", Input::path(d.join("all.jsonl")).unwrap()),
+    ];
+    let mut stored: Vec<Vec<Vec<shardvec::backend::StoredVector>>> = Vec::new();
+    for (name, input) in inputs {
+        assert_eq!(input.dim().unwrap(), DIM, "{name}");
+        let prefix = d.join(format!("snap-{name}"));
+        let opts = WriterOptions::new(DBS, Metric::L2, cel.clone());
+        writer::build(prefix.to_str().unwrap(), &input, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reader = AsyncShardedVectorReader::open(
+            prefix.to_str().unwrap(),
+            d.join(format!("cache-{name}")),
+            ReaderOptions::new(),
+        )
+        .await
+        .unwrap();
+        let mut shards = Vec::new();
+        for s in 0..DBS {
+            shards.push(reader.scan_shard(ShardId(s)).await.unwrap());
+        }
+        // Payloads came through too.
+        let r = &recs[1];
+        let hit = reader
+            .search(
+                &r.vector,
+                1,
+                &SearchOptions::new().routing_context(r.routing_context.clone().unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (&hit.results[0].id, &hit.results[0].payload),
+            (&r.id, &r.payload),
+            "{name}"
+        );
+        stored.push(shards);
+    }
+    for (i, s) in stored.iter().enumerate().skip(1) {
+        assert_eq!(s, &stored[0], "input {i} stored differently");
+    }
+}
+
+/// Given centroids are used as they are; categorical CEL routes value i to
+/// shard i.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_centroids_and_categorical_cel() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(BackendKind::SqliteVec);
+    // Centroids: the first record of each shard-to-be, chosen here.
+    let centroids: Vec<f32> = (0..DBS as usize)
+        .flat_map(|i| recs[i * 100].vector.clone())
+        .collect();
+    let m = shardvec_core::npy::Matrix::new(DBS as usize, DIM, centroids).unwrap();
+    let prefix = dir.path().join("c");
+    let opts = WriterOptions::new(
+        DBS,
+        Metric::L2,
+        StrategyConfig::Cluster {
+            centroids: Some(m.clone()),
+        },
+    );
+    writer::build(
+        prefix.to_str().unwrap(),
+        &Input::memory(recs.clone()),
+        &opts,
+    )
+    .await
+    .unwrap();
+    let reader = AsyncShardedVectorReader::open(
+        prefix.to_str().unwrap(),
+        dir.path().join("cc"),
+        ReaderOptions::new(),
+    )
+    .await
+    .unwrap();
+    for s in 0..DBS {
+        for (id, v) in reader.scan_shard(ShardId(s)).await.unwrap() {
+            // Nearest given centroid, computed here (ties: lowest index).
+            let best = (0..DBS as usize)
+                .min_by(|a, b| {
+                    l2_squared(&v, m.row(*a).unwrap())
+                        .total_cmp(&l2_squared(&v, m.row(*b).unwrap()))
+                })
+                .unwrap();
+            assert_eq!(best as u32, s, "{id}");
+        }
+    }
+
+    let prefix = dir.path().join("cat");
+    let regions = ["eu", "us", "ap"];
+    let recs: Vec<Record> = recs
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.routing_context(
+                RoutingContext::new().with("region", RoutingValue::Str(regions[i % 3].into())),
+            )
+        })
+        .collect();
+    let cel = StrategyConfig::Cel(CelSpec {
+        expr: "region".into(),
+        columns: BTreeMap::from([("region".to_string(), CelColumnType::String)]),
+        routing_values: Some(
+            regions
+                .iter()
+                .map(|r| RoutingValue::Str(r.to_string()))
+                .collect(),
+        ),
+    });
+    writer::build(
+        prefix.to_str().unwrap(),
+        &Input::memory(recs.clone()),
+        &WriterOptions::new(3, Metric::Cosine, cel),
+    )
+    .await
+    .unwrap();
+    let reader = AsyncShardedVectorReader::open(
+        prefix.to_str().unwrap(),
+        dir.path().join("cc2"),
+        ReaderOptions::new(),
+    )
+    .await
+    .unwrap();
+    for s in 0..3u32 {
+        let rows = reader.scan_shard(ShardId(s)).await.unwrap();
+        assert_eq!(rows.len(), N / 3);
+        for (id, _) in rows {
+            let i: usize = id.to_string().trim_start_matches("doc-").parse().unwrap();
+            assert_eq!(i % 3, s as usize, "{id}");
+        }
+    }
+}
+
+/// Large LanceDB shards get the approximate IVF_HNSW_SQ index; its recall
+/// against brute force (computed here) stays high.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lancedb_hnsw_sq_index_keeps_recall_high() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic::blobs(3000, 24, 6, 0.4, 21).unwrap();
+    let recs: Vec<Record> = data
+        .vectors
+        .iter_rows()
+        .enumerate()
+        .map(|(i, v)| Record::new(i as i64, v.to_vec()))
+        .collect();
+    let prefix = dir.path().join("s");
+    let opts = WriterOptions::new(2, Metric::Cosine, StrategyConfig::Lsh { num_hash_bits: 3 })
+        .backend(BackendKind::Lancedb)
+        .lance_index_min_rows(500);
+    writer::build(
+        prefix.to_str().unwrap(),
+        &Input::memory(recs.clone()),
+        &opts,
+    )
+    .await
+    .unwrap();
+    // Every shard has an index folder.
+    let shards = prefix.join("shards");
+    let run = std::fs::read_dir(&shards)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for db in std::fs::read_dir(&run).unwrap() {
+        let p = db
+            .unwrap()
+            .path()
+            .join("attempt=00/vector_index.lance/_indices");
+        assert!(p.exists(), "{}", p.display());
+    }
+    let reader = AsyncShardedVectorReader::open(
+        prefix.to_str().unwrap(),
+        dir.path().join("c"),
+        ReaderOptions::new(),
+    )
+    .await
+    .unwrap();
+    let queries = synthetic::queries_near(&data.vectors, 50, 0.05, 4);
+    let mut found = 0;
+    for q in &queries {
+        let so = SearchOptions::new().num_probes(2);
+        let got = reader.search(q, 10, &so).await.unwrap();
+        let mut truth: Vec<(f32, usize)> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (1.0 - dot(q, &r.vector) / (norm(q) * norm(&r.vector)), i))
+            .collect();
+        truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+        found += truth[..10]
+            .iter()
+            .filter(|(_, i)| {
+                got.results
+                    .iter()
+                    .any(|h| h.id.to_string() == i.to_string())
+            })
+            .count();
+    }
+    let recall = found as f64 / (10.0 * queries.len() as f64);
+    assert!(recall >= 0.9, "recall@10 {recall}");
+}

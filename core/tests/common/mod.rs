@@ -8,32 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::Connection;
 
 /// The manifest schema exactly as the reference writer creates it.
-pub const BUILD_META_SQL: &str = "CREATE TABLE build_meta (
-    run_id           TEXT    NOT NULL,
-    created_at       TEXT    NOT NULL,
-    num_dbs          INTEGER NOT NULL,
-    s3_prefix        TEXT    NOT NULL,
-    key_col          TEXT    NOT NULL,
-    sharding         TEXT    NOT NULL,
-    db_path_template TEXT    NOT NULL,
-    shard_prefix     TEXT    NOT NULL,
-    format_version   INTEGER NOT NULL,
-    key_encoding     TEXT    NOT NULL,
-    custom           TEXT    NOT NULL DEFAULT '{}'
-)";
-
-/// The `shards` table as the reference writer creates it.
-pub const SHARDS_SQL: &str = "CREATE TABLE shards (
-    db_id         INTEGER NOT NULL PRIMARY KEY,
-    db_url        TEXT,
-    attempt       INTEGER NOT NULL,
-    row_count     INTEGER NOT NULL,
-    db_bytes      INTEGER NOT NULL,
-    min_key       TEXT,
-    max_key       TEXT,
-    checkpoint_id TEXT,
-    writer_info   TEXT    NOT NULL DEFAULT '{}'
-)";
+pub use shardvec_core::manifest::{BUILD_META_DDL as BUILD_META_SQL, SHARDS_DDL as SHARDS_SQL};
 
 /// A unique temporary file path (removed by [`TempDb`]'s drop).
 pub struct TempDb {

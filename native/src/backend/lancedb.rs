@@ -31,7 +31,7 @@ use lancedb::arrow::arrow_array::{
 use lancedb::query::{ExecutableQuery, QueryBase};
 use shardvec_core::{Metric, SearchResult, VectorId};
 
-use super::{lance_store, BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use super::{lance_store, BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
 use crate::error::Result;
 
 /// The dataset folder of a shard.
@@ -151,6 +151,15 @@ impl ShardBackend for LanceDbBackend {
     }
 }
 
+/// LanceDB's name for a metric.
+pub(crate) fn distance_type(metric: Metric) -> lancedb::DistanceType {
+    match metric {
+        Metric::L2 => lancedb::DistanceType::L2,
+        Metric::Cosine => lancedb::DistanceType::Cosine,
+        Metric::DotProduct => lancedb::DistanceType::Dot,
+    }
+}
+
 fn path_uri(source: &ShardSource, dir: &std::path::Path) -> Result<String> {
     dir.to_str()
         .map(str::to_string)
@@ -213,7 +222,7 @@ impl LanceShard {
 }
 
 impl ShardSearcher for LanceShard {
-    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>> {
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>> {
         Box::pin(async move {
             let fail = |e: lancedb::Error| self.source.error(format!("scan failed: {e}"));
             let batches: Vec<RecordBatch> = self
@@ -258,11 +267,7 @@ impl ShardSearcher for LanceShard {
                 .nearest_to(query.as_ref())
                 .map_err(fail)?;
             if self.distance == LanceDistance::Metric {
-                q = q.distance_type(match self.source.metric {
-                    Metric::L2 => lancedb::DistanceType::L2,
-                    Metric::Cosine => lancedb::DistanceType::Cosine,
-                    Metric::DotProduct => lancedb::DistanceType::Dot,
-                });
+                q = q.distance_type(distance_type(self.source.metric));
             }
             let batches: Vec<RecordBatch> = q
                 .limit(top_k)

@@ -107,8 +107,11 @@ pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
     fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
     /// Every vector of the shard with its id, in storage order: the
     /// ground truth of exact checks (`verify`, tests).
-    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>>;
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>>;
 }
+
+/// A vector as a shard stores it, with its id.
+pub type StoredVector = (VectorId, Vec<f32>);
 
 /// Opens shards of one storage engine.
 pub trait ShardBackend: Send + Sync + std::fmt::Debug {

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use rusqlite::{Connection, OpenFlags};
 use shardvec_core::{SearchResult, VectorId};
 
-use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource};
+use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
 use crate::error::{Error, Result};
 
 /// The shard's file name.
@@ -162,7 +162,7 @@ fn decode_id(raw: &str) -> Option<VectorId> {
 struct SqliteVecSearcher(Arc<SqliteVecShard>);
 
 impl ShardSearcher for SqliteVecSearcher {
-    fn scan(&self) -> BoxFuture<'_, Result<Vec<(VectorId, Vec<f32>)>>> {
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>> {
         let shard = self.0.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || shard.scan())
@@ -183,7 +183,7 @@ impl ShardSearcher for SqliteVecSearcher {
 
 impl SqliteVecShard {
     /// Every vector with its id (blocking).
-    pub fn scan(&self) -> Result<Vec<(VectorId, Vec<f32>)>> {
+    pub fn scan(&self) -> Result<Vec<StoredVector>> {
         const SCAN_SQL: &str = "SELECT m.original_id, v.embedding FROM vec_index AS v
             JOIN vec_id_map AS m ON m.internal_id = v.rowid ORDER BY v.rowid";
         let conn = self.acquire()?;

@@ -9,37 +9,10 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::Value as Json;
-use shardvec_core::manifest::{Manifest, ShardMeta, VectorMeta};
+use shardvec_core::manifest::{Manifest, ShardMeta, VectorMeta, BUILD_META_DDL, SHARDS_DDL};
 use shardvec_core::Strategy;
 
 use crate::error::{Error, Result};
-
-/// The reference's DDL, verbatim.
-const BUILD_META_DDL: &str = "CREATE TABLE build_meta (
-    run_id           TEXT    NOT NULL,
-    created_at       TEXT    NOT NULL,
-    num_dbs          INTEGER NOT NULL,
-    s3_prefix        TEXT    NOT NULL,
-    key_col          TEXT    NOT NULL,
-    sharding         TEXT    NOT NULL,
-    db_path_template TEXT    NOT NULL,
-    shard_prefix     TEXT    NOT NULL,
-    format_version   INTEGER NOT NULL,
-    key_encoding     TEXT    NOT NULL,
-    custom           TEXT    NOT NULL DEFAULT '{}'
-)";
-
-const SHARDS_DDL: &str = "CREATE TABLE shards (
-    db_id         INTEGER NOT NULL PRIMARY KEY,
-    db_url        TEXT,
-    attempt       INTEGER NOT NULL,
-    row_count     INTEGER NOT NULL,
-    db_bytes      INTEGER NOT NULL,
-    min_key       TEXT,
-    max_key       TEXT,
-    checkpoint_id TEXT,
-    writer_info   TEXT    NOT NULL DEFAULT '{}'
-)";
 
 /// JSON text as Python's `json.dumps(value, sort_keys=True)` writes it
 /// (non-ASCII characters are kept as UTF-8, which any JSON reader accepts).

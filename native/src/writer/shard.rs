@@ -369,11 +369,7 @@ impl ShardWriter for LanceWriter {
 ///   quantisation (`shardvec verify` measures it).
 pub fn lance_index(metric: Metric, rows: u64, min_rows: u64) -> lancedb::index::Index {
     use lancedb::index::vector::{IvfFlatIndexBuilder, IvfHnswSqIndexBuilder};
-    let distance = match metric {
-        Metric::L2 => lancedb::DistanceType::L2,
-        Metric::Cosine => lancedb::DistanceType::Cosine,
-        Metric::DotProduct => lancedb::DistanceType::Dot,
-    };
+    let distance = crate::backend::lancedb::distance_type(metric);
     if rows < min_rows {
         return lancedb::index::Index::IvfFlat(
             IvfFlatIndexBuilder::default()
