@@ -27,10 +27,15 @@ step() { printf '\n==> %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # cargo install builds in a temporary folder, not in a shared target dir.
-cargo_install() { flock "$LOCK" env -u CARGO_TARGET_DIR cargo install --locked "$@"; }
+# With the tool's own lock file when the registry has every version it
+# names; otherwise with the newest compatible versions.
+cargo_install() {
+  flock "$LOCK" env -u CARGO_TARGET_DIR bash -c \
+    'cargo install --locked "$@" || { echo "(retrying without --locked)"; cargo install "$@"; }' _ "$@"
+}
 
 step "tools"
-rustup target add wasm32-unknown-unknown >/dev/null
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$BINDGEN_VERSION" ]; then
   cargo_install wasm-bindgen-cli --version "$BINDGEN_VERSION"
@@ -55,7 +60,7 @@ export CARGO_TARGET_DIR=${SHARDVEC_WASM_TARGET_DIR:-$HOME/.cache/shardvec-wasm-t
 # overrides apply to this build only (its own target dir).
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=true \
   CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=false \
-  CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_STRIP=true
+  CARGO_PROFILE_RELEASE_PANIC=abort
 # wasm-pack must not look for updates or helpers online.
 export WASM_PACK_CACHE="$HOME/.cache/shardvec-wasm-pack"
 flock "$LOCK" wasm-pack --quiet build wasm --release --target web --out-dir ../web-demo/pkg -- --locked

@@ -168,13 +168,19 @@ function makeSamples() {
   const snap = state.snap;
   const rand = mulberry32(0x5eed + snap.dim * 31 + snap.numDbs);
   const dim = snap.dim;
-  const centres = state.centroids.length ? state.centroids : state.queries.map((q) => Float32Array.from(q.query));
+  // Centres: the centroids, else the distinct recorded queries.
+  const seen = new Set();
+  const centres = (state.centroids.length ? state.centroids : state.queries.map((q) => Float32Array.from(q.query))).filter((c) => {
+    const k = c.join(',');
+    return !seen.has(k) && seen.add(k);
+  });
+  // Spread: a fraction of the median distance from a centre to its nearest
+  // neighbour, per dimension.
   let sigma = 1;
   if (centres.length > 1) {
-    let min = Infinity;
-    for (let i = 0; i < centres.length; i++) for (let j = i + 1; j < centres.length; j++) min = Math.min(min, dist(centres[i], centres[j]));
-    sigma = (0.45 * min) / Math.sqrt(dim);
-    if (!state.centroids.length) sigma *= 2.5;
+    const nn = centres.map((c, i) => Math.min(...centres.map((d, j) => (i === j ? Infinity : dist(c, d))))).sort((a, b) => a - b);
+    const median = nn[Math.floor(nn.length / 2)] || nn[nn.length - 1] || 1;
+    sigma = ((state.centroids.length ? 0.4 : 0.6) * median) / Math.sqrt(dim);
   } else if (centres.length === 1) {
     sigma = Math.hypot(...centres[0]) / Math.sqrt(dim) || 1;
   }
@@ -251,17 +257,17 @@ function renderShardTable() {
   tbody.replaceChildren();
   const max = Math.max(1, ...state.shards.map((s) => s.vector_count));
   for (const s of state.shards) {
-    let loc = '';
+    let loc = 'empty shard: no data, skipped at search time';
     if (s.db_url) {
       try {
-        loc = state.snap.resolveUrl(s.db_url).slice(state.url.length + 1);
+        loc = state.snap.resolveUrl(s.db_url);
       } catch (e) {
         loc = `⚠ ${e.message}`;
       }
     }
     const tr = el(
       'tr',
-      { 'data-shard': String(s.db_id), class: s.vector_count ? '' : 'empty' },
+      { 'data-shard': String(s.db_id), class: s.vector_count ? '' : 'empty', title: loc },
       el('td', {}, swatch(s.db_id), String(s.db_id)),
       el(
         'td',
@@ -271,7 +277,6 @@ function renderShardTable() {
       ),
       el('td', { class: 'probe' }),
       el('td', { class: 'mono', title: s.checkpoint_id ?? '' }, s.checkpoint_id ? s.checkpoint_id.slice(0, 10) : '—'),
-      el('td', { class: 'loc', title: s.db_url ?? 'empty shard: no data, skipped at search time' }, loc || 'empty'),
     );
     tbody.append(tr);
   }
@@ -407,7 +412,7 @@ function renderDecision() {
     const tb = el('tbody');
     ex.ranking.forEach((s, r) => {
       const d = ex.distances[s];
-      const w = dmax > dmin ? 8 + (92 * (d - dmin)) / (dmax - dmin) : 8;
+      const w = dmax > dmin ? 6 + (54 * (d - dmin)) / (dmax - dmin) : 6;
       tb.append(
         el(
           'tr',

@@ -61,9 +61,10 @@ export function loadCase(name) {
     return path.join(dir, url.slice(recorded.prefix.length + 1));
   };
   // The artefacts are the snapshot objects named so, in the run's vector_meta.
+  // (`objects` lists keys under the bucket: `<case>/vector_meta/...`.)
   const artefact = (file) => {
-    const key = recorded.objects.find((k) => k === `vector_meta/run_id=${recorded.snapshot_info.run_id}/${file}`);
-    return key ? new Uint8Array(fs.readFileSync(path.join(dir, key))) : undefined;
+    const key = `${name}/vector_meta/run_id=${recorded.snapshot_info.run_id}/${file}`;
+    return recorded.objects.includes(key) ? new Uint8Array(fs.readFileSync(path.join(root, key))) : undefined;
   };
   return {
     name,

@@ -69,6 +69,12 @@ async function openPage(query = '') {
   return page;
 }
 
+/** A full-page screenshot, without a leftover tooltip. */
+async function shot(page, name) {
+  await page.mouse.move(2, 2);
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
 async function waitReady(page) {
   await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state));
   const state = await page.evaluate(() => document.body.dataset.state);
@@ -152,7 +158,7 @@ describe('web demo in headless Chromium', () => {
     assert.equal(probed.length, Number(await page.textContent('#num-probes-value')));
     await page.evaluate((v) => window.demo.setQuery(v), c.recorded.queries[1].query);
     await page.locator('#num-probes').fill('3');
-    await page.screenshot({ path: path.join(ARTIFACTS, `${c.name}.png`), fullPage: true });
+    await shot(page, c.name);
     await page.close();
   });
 
@@ -173,7 +179,7 @@ describe('web demo in headless Chromium', () => {
     await checkShown(page, q.route, 'LSH num_probes 3');
     const probedBuckets = await page.$$eval('#decision tbody tr.probed', (trs) => trs.length);
     assert.equal(probedBuckets, 3);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${c.name}.png`), fullPage: true });
+    await shot(page, c.name);
     await page.close();
   });
 
@@ -212,7 +218,7 @@ describe('web demo in headless Chromium', () => {
     await page.fill('#routing-context', JSON.stringify(q.args.routing_context));
     await page.click('#apply-context');
     await checkShown(page, q.route, 'CEL again');
-    await page.screenshot({ path: path.join(ARTIFACTS, `${c.name}.png`), fullPage: true });
+    await shot(page, c.name);
     await page.close();
   });
 
@@ -269,7 +275,7 @@ describe('web demo in headless Chromium', () => {
     await page.fill('#host-url', server.url);
     await page.click('#search-button');
     await page.waitForFunction(() => /HTTP 404/.test(document.querySelector('#search-output')?.textContent ?? ''));
-    await page.screenshot({ path: path.join(ARTIFACTS, `${c.name}.png`), fullPage: true });
+    await shot(page, c.name);
     // A snapshot URL that does not exist: the error names it.
     await page.fill('#snapshot-url', `${server.url}/peer/nope`);
     await page.click('#load-button');

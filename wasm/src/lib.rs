@@ -63,6 +63,52 @@ pub fn start() {
     }));
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Routing inputs of `route` and `explain` (snake_case names work too). */
+export interface RouteOptions {
+  numProbes?: number;
+  shardIds?: number[];
+  routingContext?: Record<string, string | number | bigint | boolean | Uint8Array>;
+}
+/** `Snapshot.info()`, as the CLI's `info --json`. */
+export interface SnapshotInfo {
+  run_id: string;
+  num_dbs: number;
+  dim: number;
+  metric: "cosine" | "l2" | "dot_product";
+  sharding: "cluster" | "lsh" | "explicit" | "cel";
+  manifest_ref: string | null;
+  total_vectors: number;
+}
+/** One shard; empty shards have `vector_count` 0 and no URL. */
+export interface ShardDetail {
+  db_id: number;
+  db_url: string | null;
+  vector_count: number;
+  checkpoint_id: string | null;
+}
+/** Why a route is what it is (`shards` equals `route`). */
+export type Explanation =
+  | { kind: "explicit"; shards: number[] }
+  | { kind: "cluster"; distances: number[]; ranking: number[]; shards: number[] }
+  | {
+      kind: "lsh";
+      projections: number[];
+      code: number | bigint;
+      buckets: { flipped_bit: number | null; code: number | bigint; shard: number; probed: boolean }[];
+      shards: number[];
+    }
+  | { kind: "cel"; value: unknown; categorical_index: number | null; shards: number[] };
+/** A search hit as shards and the host server report it. */
+export interface SearchHit {
+  id: string | number | bigint;
+  score: number;
+  payload?: unknown;
+  [extra: string]: unknown;
+}
+"#;
+
 /// A snapshot's routing state: manifest, `_CURRENT` and artefacts.
 #[wasm_bindgen]
 pub struct Snapshot {
@@ -116,7 +162,9 @@ impl Snapshot {
     /// `baseUrl` as the native reader does, and one outside the snapshot
     /// (another prefix, `..`, `.`, `%` or `\` in a path) is refused.
     /// Uses the global `fetch` (browsers, workers, Node 18+).
-    pub async fn open(base_url: String) -> Result<Snapshot, JsError> {
+    pub async fn open(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+    ) -> Result<Snapshot, JsError> {
         let base = base_url.trim_end_matches('/').to_string();
         let current_url = format!("{base}/_CURRENT");
         let current_bytes = fetch_bytes(&current_url).await.map_err(js_err)?;
@@ -162,6 +210,7 @@ impl Snapshot {
     /// Snapshot facts, as the CLI's `info --json`: `{run_id, num_dbs, dim,
     /// metric, sharding, manifest_ref, total_vectors}` (`manifest_ref` is
     /// `null` when the snapshot was built without `_CURRENT`).
+    #[wasm_bindgen(unchecked_return_type = "SnapshotInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         let url = self.manifest_ref.as_ref().map_or("", |r| r.url.as_str());
         let mut info = serde_json::to_value(self.manifest.snapshot_info(url)).map_err(js_err)?;
@@ -173,6 +222,7 @@ impl Snapshot {
 
     /// Every shard `0..num_dbs`, empty ones included:
     /// `[{db_id, db_url, vector_count, checkpoint_id}, ...]`.
+    #[wasm_bindgen(unchecked_return_type = "ShardDetail[]")]
     pub fn shards(&self) -> Result<JsValue, JsError> {
         let details = serde_json::to_value(self.manifest.shard_details()).map_err(js_err)?;
         Ok(to_js(&details))
@@ -182,7 +232,7 @@ impl Snapshot {
     /// `sharding_strategy`, `num_probes`, the artefact URLs, `num_hash_bits`,
     /// `cel_expr`, `cel_columns`, `routing_values` and the informational
     /// keys, plus any unknown keys verbatim.
-    #[wasm_bindgen(js_name = vectorMeta)]
+    #[wasm_bindgen(js_name = vectorMeta, unchecked_return_type = "Record<string, unknown>")]
     pub fn vector_meta(&self) -> JsValue {
         let v = &self.manifest.vector;
         let mut m: Map<String, Json> = v.extra.clone();
@@ -305,7 +355,12 @@ impl Snapshot {
     /// `shardIds` (explicit shards, override every strategy) and
     /// `routingContext` (a plain object, for CEL); the snake_case names
     /// `num_probes`, `shard_ids` and `routing_context` are accepted too.
-    pub fn route(&self, query: &[f32], options: JsValue) -> Result<Array, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "number[]")]
+    pub fn route(
+        &self,
+        query: &[f32],
+        #[wasm_bindgen(unchecked_optional_param_type = "RouteOptions")] options: JsValue,
+    ) -> Result<Array, JsError> {
         let opts = Options::from_js(&options, self.router.num_dbs())?;
         let shards = self
             .router
@@ -319,7 +374,12 @@ impl Snapshot {
     /// ranking, shards}`; `lsh` `{projections, code, buckets: [{flipped_bit,
     /// code, shard, probed}], shards}`; `cel` `{value, categorical_index,
     /// shards}`. `shards` always equals `route` for the same inputs.
-    pub fn explain(&self, query: &[f32], options: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub fn explain(
+        &self,
+        query: &[f32],
+        #[wasm_bindgen(unchecked_optional_param_type = "RouteOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
         let opts = Options::from_js(&options, self.router.num_dbs())?;
         let explanation = self
             .router
@@ -451,8 +511,11 @@ fn shard_ids_from_js(v: &JsValue, num_dbs: u32) -> Result<Vec<ShardId>, JsError>
 /// `topK` with the core's merge: the `topK` smallest scores, ties kept in
 /// arrival order, NaN last. Returns the selected result objects themselves
 /// (extra keys such as `shard` are kept).
-#[wasm_bindgen]
-pub fn merge(per_shard: JsValue, top_k: f64) -> Result<Array, JsError> {
+#[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
+pub fn merge(
+    #[wasm_bindgen(js_name = perShard, unchecked_param_type = "SearchHit[][]")] per_shard: JsValue,
+    #[wasm_bindgen(js_name = topK)] top_k: f64,
+) -> Result<Array, JsError> {
     if !(top_k.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&top_k)) {
         return Err(js_err(format!(
             "topK must be a non-negative integer, got {top_k}"
