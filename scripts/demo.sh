@@ -14,7 +14,10 @@ if ! command -v protoc >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null;
   else sudo apt-get update -qq && sudo apt-get install -y -qq protobuf-compiler >/dev/null; fi
 fi
-cargo build -q -p shardvec --bin shardvec
+# The same build as the tests (`cargo test` builds the binary with the
+# workspace's test feature set): running the demo and the tests on one
+# machine compiles the LanceDB stack once, not twice.
+cargo test --workspace --locked --no-run
 "$CARGO_TARGET_DIR/debug/shardvec" demo "$@"
 fixtures="${SHARDVEC_FIXTURES:-$PWD/../shared/fixtures/peer}"
 if [ -d "$fixtures" ]; then
