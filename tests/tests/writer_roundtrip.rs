@@ -253,6 +253,37 @@ async fn manifest_and_current_have_the_reference_layout() {
     let ours = manifest_file(&prefix);
     let reference = manifest_file(&shardvec_e2e::fixtures_dir().join("sqlitevec_cluster_cosine"));
     assert_eq!(schema(&ours), schema(&reference));
+    // A shard: the same tables as the reference's (its `kv` table belongs to
+    // unified snapshots and is ignored by vector readers).
+    let shard_db = |root: &Path| -> std::path::PathBuf {
+        let run = std::fs::read_dir(root.join("shards"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        run.join("db=00001/attempt=00/shard.db")
+    };
+    // Dimensions differ (16 here, 32 there): compare the SQL without them.
+    let vector_tables = |p: &Path| -> Vec<(String, String, Option<String>)> {
+        schema(p)
+            .into_iter()
+            .filter(|(_, name, _)| name != "kv")
+            .map(|(t, n, sql)| {
+                let sql = sql.map(|s| {
+                    s.replace(&format!("float[{DIM}]"), "float[D]")
+                        .replace("float[32]", "float[D]")
+                });
+                (t, n, sql)
+            })
+            .collect()
+    };
+    assert_eq!(
+        vector_tables(&shard_db(&prefix)),
+        vector_tables(&shard_db(
+            &shardvec_e2e::fixtures_dir().join("sqlitevec_cluster_cosine")
+        ))
+    );
 
     let custom = |p: &Path| -> serde_json::Value {
         let c = rusqlite::Connection::open(p).unwrap();
