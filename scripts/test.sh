@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of shardvec: formatting, lints, the no_std build of the
-# core, the WebAssembly build, a fuzz smoke run of every parser, and all Rust
-# test suites (unit, property, SQLite round trips, peer fixtures).
+# core, the WebAssembly build, a fuzz smoke run of every parser, all Rust
+# test suites (unit, property, SQLite round trips, peer fixtures, writer
+# round trips, S3), the README's demo command, and the WebAssembly package's
+# Node and headless-Chromium tests (scripts/wasm.sh).
 #
 # The build cache lives outside the clone: $CARGO_TARGET_DIR, default
 # $HOME/.cache/shardvec-target.
@@ -35,4 +37,18 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "\nall tests: %d passed, %d failed\n", p, f }' "$log"
+rust=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d", p, f }' "$log")
+
+step "demo, as the README runs it"
+bash scripts/demo.sh --dir "$(mktemp -d)"
+
+step "wasm package: Node and browser tests"
+wlog=$(mktemp)
+bash scripts/wasm.sh 2>&1 | tee "$wlog"
+wasm=$(awk '/^wasm tests:/ { print $3, $5 }' "$wlog" | tail -n 1)
+rm -f "$wlog"
+# One closing line for the whole run, summed over every test binary and the
+# wasm suites.
+read -r rp rf <<<"$rust"
+read -r wp wf <<<"${wasm:-0 0}"
+printf '\nall tests: %d passed, %d failed\n' $((rp + wp)) $((rf + wf))

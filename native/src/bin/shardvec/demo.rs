@@ -53,7 +53,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), BoxError> {
     let prefix = snapshot.display().to_string();
 
     section("1. dataset");
-    let blobs = synthetic::blobs(a.vectors, a.dim, 2 * a.shards as usize, 0.25, 42)?;
+    let blobs = synthetic::blobs(a.vectors, a.dim, 2 * a.shards as usize, 1.0, 42)?;
     let vectors = data_dir.join("vectors.npy");
     std::fs::write(&vectors, blobs.vectors.to_npy())
         .map_err(|e| format!("{}: {e}", vectors.display()))?;
