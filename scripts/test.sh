@@ -26,9 +26,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "no_std core (wasm32v1-none, --no-default-features)"
 cargo build -p shardvec-core --no-default-features --target wasm32v1-none --locked
 
-step "wasm package (wasm32-unknown-unknown)"
-cargo build -p shardvec-wasm --target wasm32-unknown-unknown --locked
-
 step "fuzz smoke run"
 bash scripts/fuzz.sh
 
