@@ -19,6 +19,12 @@
 //!   (sqlite-vec and LanceDB), with the local cache of [`cache`].
 //! - [`metrics::Metrics`] (a hook trait) and [`rate_limit::RateLimiter`]
 //!   (a token bucket), set through [`ReaderOptions`].
+//! - [`writer::build`] with [`writer::Input`] and [`writer::WriterOptions`]:
+//!   records in (`.npy`, `.fvecs`, JSON Lines, memory), a published
+//!   snapshot out, routed by the same core router the readers use.
+//! - [`history`] (manifests under a prefix, rollback) and [`verify`]
+//!   (recall@k of routed search against exact brute force).
+//! - [`synthetic`]: seeded clustered data for the demo, tests and benchmarks.
 //! - [`Error`]: the crate's one error type.
 
 pub mod backend;
