@@ -19,7 +19,7 @@ pub async fn history(store: &Store, json: bool) -> Result<(), BoxError> {
         println!("no manifests under {}", location.url());
         return Ok(());
     }
-    println!("   {:<27}  {:<36}  manifest", "published", "run_id");
+    println!("    {:<27}  {:<36}  manifest", "published", "run_id");
     for e in entries {
         println!(
             "{}  {:<27}  {:<36}  {}",
