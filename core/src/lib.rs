@@ -50,6 +50,7 @@ mod error;
 pub mod manifest;
 pub mod merge;
 pub mod npy;
+pub mod resolve;
 pub mod router;
 pub mod routing_value;
 pub mod sqlite;

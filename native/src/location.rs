@@ -246,29 +246,13 @@ impl SnapshotLocation {
     /// with `recorded_prefix` (the manifest's `s3_prefix`) or with this
     /// location's own URL. Returns the key relative to the prefix.
     pub fn resolve(&self, recorded_url: &str, recorded_prefix: &str) -> Result<String> {
-        let rel = [recorded_prefix.trim_end_matches('/'), self.url.as_str()]
-            .iter()
-            .find_map(|p| {
-                recorded_url
-                    .strip_prefix(p)
-                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
+        // The rules (and their reasons) are the core's, shared with wasm.
+        shardvec_core::resolve::resolve_key(recorded_url, recorded_prefix, &self.url)
+            .map(str::to_string)
             .ok_or_else(|| Error::ForeignUrl {
                 url: recorded_url.to_string(),
                 prefix: recorded_prefix.to_string(),
-            })?;
-        let rel = rel.trim_start_matches('/');
-        // Refuse `..`/`.` segments, percent-escapes (which a later URL
-        // parse would decode into `..`) and backslashes: a recorded URL must
-        // not escape the snapshot.
-        if rel.split('/').any(|s| s == ".." || s == ".") || rel.contains('%') || rel.contains('\\')
-        {
-            return Err(Error::ForeignUrl {
-                url: recorded_url.to_string(),
-                prefix: recorded_prefix.to_string(),
-            });
-        }
-        Ok(rel.to_string())
+            })
     }
 }
 

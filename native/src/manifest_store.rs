@@ -45,9 +45,7 @@ impl ObjectManifestStore {
     /// its `manifests/` segment on, so a copied snapshot's recorded URLs
     /// (which name the original bucket) resolve here.
     pub fn manifest_key(url: &str) -> Option<&str> {
-        url.rfind("/manifests/")
-            .map(|i| &url[i + 1..])
-            .or_else(|| url.strip_prefix("manifests/").map(|_| url))
+        shardvec_core::resolve::manifest_key(url)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {

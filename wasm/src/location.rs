@@ -28,51 +28,27 @@ impl core::fmt::Display for ForeignUrl {
     }
 }
 
-fn escapes(rel: &str) -> bool {
-    rel.split('/').any(|s| s == ".." || s == ".") || rel.contains('%') || rel.contains('\\')
-}
-
 /// The key (relative to the snapshot prefix) of a URL recorded in the
-/// snapshot: it must start with `recorded_prefix` (the manifest's
-/// `s3_prefix`) or with `base` (the URL the snapshot was opened at).
+/// snapshot ([`shardvec_core::resolve::resolve_key`]): it must start with
+/// `recorded_prefix` (the manifest's `s3_prefix`) or with `base` (the URL
+/// the snapshot was opened at).
 pub fn resolve_key(
     recorded_url: &str,
     recorded_prefix: &str,
     base: &str,
 ) -> Result<String, ForeignUrl> {
-    let foreign = || ForeignUrl {
-        url: recorded_url.to_string(),
-        prefix: recorded_prefix.to_string(),
-    };
-    let rel = [
-        recorded_prefix.trim_end_matches('/'),
-        base.trim_end_matches('/'),
-    ]
-    .iter()
-    .filter(|p| !p.is_empty())
-    .find_map(|p| {
-        recorded_url
-            .strip_prefix(p)
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
-    .ok_or_else(foreign)?;
-    let rel = rel.trim_start_matches('/');
-    if escapes(rel) {
-        return Err(foreign());
-    }
-    Ok(rel.to_string())
+    shardvec_core::resolve::resolve_key(recorded_url, recorded_prefix, base)
+        .map(str::to_string)
+        .ok_or_else(|| ForeignUrl {
+            url: recorded_url.to_string(),
+            prefix: recorded_prefix.to_string(),
+        })
 }
 
-/// The key of the manifest named by `_CURRENT`: everything from its
-/// `manifests/` segment on (so a copied snapshot's pointer, which names the
-/// original bucket, resolves here). `None` if the URL has no such segment
-/// or could escape the prefix.
+/// The key of the manifest named by `_CURRENT`
+/// ([`shardvec_core::resolve::manifest_key`]).
 pub fn manifest_key(url: &str) -> Option<String> {
-    let key = url
-        .rfind("/manifests/")
-        .map(|i| &url[i + 1..])
-        .or_else(|| url.strip_prefix("manifests/").map(|_| url))?;
-    (!escapes(key)).then(|| key.to_string())
+    shardvec_core::resolve::manifest_key(url).map(str::to_string)
 }
 
 #[cfg(test)]
