@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shardvec_core::{SearchResult, ShardDetail, ShardId, SnapshotInfo};
+use shardvec_core::npy::Matrix;
+use shardvec_core::{
+    CurrentPointer, Manifest, Router, RoutingArtefacts, SearchResult, ShardDetail, ShardId,
+    SnapshotInfo,
+};
 
 /// The folder of the peer fixtures, `../shared/fixtures/peer` from the
 /// project root (override with `SHARDVEC_FIXTURES`).
@@ -147,6 +151,27 @@ impl Case {
     pub fn read(&self, key: &str) -> Vec<u8> {
         let path = self.dir.join(key);
         std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// `_CURRENT`, the manifest it names and its router, read from the
+    /// fixture folder with `shardvec-core` alone.
+    pub fn core_routing(&self) -> (CurrentPointer, Manifest, Router) {
+        let current = CurrentPointer::parse(&self.read("_CURRENT")).expect("_CURRENT parses");
+        let bytes =
+            std::fs::read(self.local_path(&current.manifest_ref)).expect("manifest on disk");
+        let manifest = Manifest::parse(&bytes).expect("manifest parses");
+        let npy = |url: &Option<String>, name: &str| {
+            url.as_ref().map(|u| {
+                let bytes = std::fs::read(self.local_path(u)).expect("artefact on disk");
+                Matrix::from_npy(&bytes, name).expect("artefact parses")
+            })
+        };
+        let artefacts = RoutingArtefacts {
+            centroids: npy(&manifest.vector.centroids_ref, "centroids.npy"),
+            hyperplanes: npy(&manifest.vector.hyperplanes_ref, "hyperplanes.npy"),
+        };
+        let router = Router::new(&manifest, artefacts).expect("router builds");
+        (current, manifest, router)
     }
 }
 

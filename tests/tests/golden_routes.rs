@@ -11,11 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use shardvec_core::npy::Matrix;
-use shardvec_core::{
-    CurrentPointer, Manifest, RouteOptions, Router, RoutingArtefacts, RoutingContext, SearchResult,
-    ShardId,
-};
+use shardvec_core::{RouteOptions, Router, RoutingContext, SearchResult, ShardId};
 use shardvec_e2e::Case;
 
 fn golden(name: &str) -> PathBuf {
@@ -57,20 +53,7 @@ struct Args {
 
 /// The router of a fixture case, read with the core alone.
 fn router(case: &Case) -> Router {
-    let current = CurrentPointer::parse(&case.read("_CURRENT")).expect("_CURRENT parses");
-    let bytes = std::fs::read(case.local_path(&current.manifest_ref)).expect("manifest on disk");
-    let manifest = Manifest::parse(&bytes).expect("manifest parses");
-    let npy = |url: &Option<String>, name: &str| {
-        url.as_ref().map(|u| {
-            let bytes = std::fs::read(case.local_path(u)).expect("artefact on disk");
-            Matrix::from_npy(&bytes, name).expect("artefact parses")
-        })
-    };
-    let artefacts = RoutingArtefacts {
-        centroids: npy(&manifest.vector.centroids_ref, "centroids.npy"),
-        hyperplanes: npy(&manifest.vector.hyperplanes_ref, "hyperplanes.npy"),
-    };
-    Router::new(&manifest, artefacts).expect("router builds")
+    case.core_routing().2
 }
 
 #[test]

@@ -3,10 +3,7 @@
 //! route of every recorded query — all equal to what the reference reader
 //! recorded.
 
-use shardvec_core::npy::Matrix;
-use shardvec_core::{
-    CurrentPointer, Manifest, RouteOptions, Router, RoutingArtefacts, RoutingContext, ShardId,
-};
+use shardvec_core::{Manifest, RouteOptions, Router, RoutingContext, ShardId};
 use shardvec_e2e::Case;
 
 struct Loaded {
@@ -17,7 +14,7 @@ struct Loaded {
 }
 
 fn load(case: Case) -> Loaded {
-    let current = CurrentPointer::parse(&case.read("_CURRENT")).expect("_CURRENT parses");
+    let (current, manifest, router) = case.core_routing();
     let mref = current.manifest_ref();
     assert_eq!(mref.url, current.manifest_ref);
     assert_eq!(
@@ -25,19 +22,6 @@ fn load(case: Case) -> Loaded {
         "{}",
         case.name
     );
-    let manifest_bytes = std::fs::read(case.local_path(&mref.url)).expect("manifest on disk");
-    let manifest = Manifest::parse(&manifest_bytes).expect("manifest parses");
-    let npy = |url: &Option<String>, name: &str| {
-        url.as_ref().map(|u| {
-            let bytes = std::fs::read(case.local_path(u)).expect("artefact on disk");
-            Matrix::from_npy(&bytes, name).expect("artefact parses")
-        })
-    };
-    let artefacts = RoutingArtefacts {
-        centroids: npy(&manifest.vector.centroids_ref, "centroids.npy"),
-        hyperplanes: npy(&manifest.vector.hyperplanes_ref, "hyperplanes.npy"),
-    };
-    let router = Router::new(&manifest, artefacts).expect("router builds");
     Loaded {
         case,
         manifest,
