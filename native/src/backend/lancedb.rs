@@ -175,6 +175,17 @@ pub struct LanceShard {
 }
 
 impl LanceShard {
+    /// Runs a query and collects its batches; errors say `what` failed.
+    async fn run(&self, q: &impl ExecutableQuery, what: &str) -> Result<Vec<RecordBatch>> {
+        let fail = |e: lancedb::Error| self.source.error(format!("{what} failed: {e}"));
+        q.execute()
+            .await
+            .map_err(fail)?
+            .try_collect()
+            .await
+            .map_err(fail)
+    }
+
     fn decode(&self, batch: &RecordBatch, out: &mut Vec<SearchResult>) -> Result<()> {
         let col = |name: &str| {
             batch
@@ -224,17 +235,11 @@ impl LanceShard {
 impl ShardSearcher for LanceShard {
     fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>> {
         Box::pin(async move {
-            let fail = |e: lancedb::Error| self.source.error(format!("scan failed: {e}"));
-            let batches: Vec<RecordBatch> = self
+            let q = self
                 .table
                 .query()
-                .select(lancedb::query::Select::columns(&["id", "vector"]))
-                .execute()
-                .await
-                .map_err(fail)?
-                .try_collect()
-                .await
-                .map_err(fail)?;
+                .select(lancedb::query::Select::columns(&["id", "vector"]));
+            let batches = self.run(&q, "scan").await?;
             let mut out = Vec::new();
             for b in &batches {
                 let ids = b
@@ -269,14 +274,7 @@ impl ShardSearcher for LanceShard {
             if self.distance == LanceDistance::Metric {
                 q = q.distance_type(distance_type(self.source.metric));
             }
-            let batches: Vec<RecordBatch> = q
-                .limit(top_k)
-                .execute()
-                .await
-                .map_err(fail)?
-                .try_collect()
-                .await
-                .map_err(fail)?;
+            let batches = self.run(&q.limit(top_k), "search").await?;
             let mut out = Vec::with_capacity(top_k);
             for b in &batches {
                 self.decode(b, &mut out)?;
