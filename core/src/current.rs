@@ -106,6 +106,19 @@ impl ManifestRef {
             published_at,
         })
     }
+
+    /// A `_CURRENT` pointer naming this manifest (`updated_at` is the
+    /// publish time): what a host serves as the pointer of the manifest it
+    /// serves, which may lag the store's `_CURRENT`.
+    pub fn to_current(&self) -> CurrentPointer {
+        CurrentPointer {
+            manifest_ref: self.url.clone(),
+            manifest_content_type: MANIFEST_CONTENT_TYPE.to_string(),
+            run_id: self.run_id.clone(),
+            updated_at: self.published_at,
+            format_version: CURRENT_FORMAT_VERSION,
+        }
+    }
 }
 
 /// The directory name of a manifest object URL (the path segment before

@@ -84,6 +84,15 @@ pub enum Error {
     /// An argument is out of range (`top_k` 0, a zero worker count, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A caller pinned a manifest that is not the one served (an edge
+    /// holding an older or newer snapshot than the host).
+    #[error("manifest {requested} is not the one served ({serving}); reload the snapshot and retry")]
+    StaleManifest {
+        /// The manifest the caller routed with.
+        requested: String,
+        /// The manifest served.
+        serving: String,
+    },
     /// The reader was closed.
     #[error("the reader is closed")]
     Closed,
@@ -124,6 +133,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short stable name of the variant (`stale_manifest`, `backend`,
+    /// ...), for metrics labels and the host server's JSON errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidLocation { .. } => "invalid_location",
+            Error::Store { .. } => "store",
+            Error::NoCurrent(_) => "no_current",
+            Error::Manifest { .. } => "manifest",
+            Error::Artefact { .. } => "artefact",
+            Error::ForeignUrl { .. } => "foreign_url",
+            Error::Backend { .. } => "backend",
+            Error::Cache { .. } => "cache",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::StaleManifest { .. } => "stale_manifest",
+            Error::Closed => "closed",
+            Error::BlockingInAsync => "blocking_in_async",
+            Error::Core(_) => "invalid_query",
+            Error::Input { .. } => "input",
+            Error::ShardWrite { .. } => "shard_write",
+            Error::Io { .. } => "io",
+        }
+    }
+
     pub(crate) fn store(
         op: &'static str,
         location: impl Into<String>,

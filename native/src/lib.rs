@@ -22,6 +22,8 @@
 //! - [`writer::build`] with [`writer::Input`] and [`writer::WriterOptions`]:
 //!   records in (`.npy`, `.fvecs`, JSON Lines, memory), a published
 //!   snapshot out, routed by the same core router the readers use.
+//! - [`host`]: the HTTP/JSON host server (`shardvec serve`) for clients and
+//!   edge workers.
 //! - [`history`] (manifests under a prefix, rollback) and [`verify`]
 //!   (recall@k of routed search against exact brute force).
 //! - [`synthetic`]: seeded clustered data for the demo, tests and benchmarks.
@@ -32,6 +34,7 @@ pub mod blocking;
 pub mod cache;
 mod error;
 pub mod history;
+pub mod host;
 pub mod location;
 pub mod manifest_store;
 pub mod metrics;
@@ -46,6 +49,7 @@ pub use error::{Error, Result};
 pub use location::{SnapshotLocation, StoreOptions};
 pub use manifest_store::{ManifestStore, ObjectManifestStore};
 pub use reader::{
-    AsyncShardedVectorReader, Health, HealthStatus, ReaderOptions, SearchOptions, SearchResponse,
+    AsyncShardedVectorReader, Health, HealthStatus, ReaderOptions, RoutingFiles, SearchOptions,
+    SearchResponse, ShardHits, ShardSearchResponse,
 };
 pub use shardvec_core as core;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lru::LruCache;
 use object_store::ObjectStoreExt;
@@ -223,6 +224,44 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S:
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+/// Per-shard answers of [`AsyncShardedVectorReader::search_shards`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardSearchResponse {
+    /// One entry per requested shard, in request order.
+    pub shards: Vec<ShardHits>,
+    /// The manifest the search ran against.
+    pub manifest_ref: ManifestRef,
+    /// Wall time of the search.
+    #[serde(serialize_with = "as_millis", rename = "latency_ms")]
+    pub latency: Duration,
+}
+
+/// One shard's local top-k, best first (empty for an empty shard).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardHits {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Its local top-k.
+    pub results: Vec<SearchResult>,
+}
+
+/// The raw routing files of the manifest a reader serves: what an edge
+/// router needs to route exactly as the reader does.
+#[derive(Debug, Clone)]
+pub struct RoutingFiles {
+    /// The manifest served.
+    pub manifest_ref: ManifestRef,
+    /// A `_CURRENT` naming that manifest (the store's own `_CURRENT` may
+    /// already name a newer one).
+    pub current: Bytes,
+    /// The manifest's bytes (SQLite).
+    pub manifest: Bytes,
+    /// `centroids.npy` (CLUSTER).
+    pub centroids: Option<Bytes>,
+    /// `hyperplanes.npy` (LSH).
+    pub hyperplanes: Option<Bytes>,
+}
+
 /// Reader health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -257,6 +296,7 @@ struct State {
     manifest_ref: ManifestRef,
     manifest: Manifest,
     router: Router,
+    files: RoutingFiles,
     handles: Mutex<LruCache<ShardId, Slot>>,
 }
 
@@ -376,22 +416,113 @@ impl AsyncShardedVectorReader {
     ) -> Result<SearchResponse> {
         let started = Instant::now();
         let state = self.current()?;
-        if top_k == 0 || top_k > MAX_TOP_K {
-            return Err(Error::InvalidArgument(format!(
-                "top_k must be in 1..={MAX_TOP_K}, got {top_k}"
-            )));
-        }
+        check_top_k(top_k)?;
         let route = state.router.route(query, &opts.route_options())?;
-        if let Some(rl) = &self.inner.options.rate_limiter {
-            rl.acquire().await;
-        }
         let targets: Vec<ShardId> = route
             .iter()
             .copied()
             .filter(|s| state.manifest.shard(*s).is_some())
             .collect();
+        let per_shard = self.search_targets(&state, query, &targets, top_k).await?;
+        Ok(SearchResponse {
+            results: merge(per_shard, top_k),
+            num_shards_queried: targets.len(),
+            route,
+            latency: started.elapsed(),
+            manifest_ref: state.manifest_ref.clone(),
+        })
+    }
+
+    /// The local top-`top_k` of each of `shards` (no routing, no merge), for
+    /// a caller that routes and merges itself, such as an edge worker.
+    ///
+    /// With `manifest_ref`, the search runs only if that is the manifest
+    /// served, and fails with [`Error::StaleManifest`] otherwise, so a
+    /// caller never merges answers of two snapshots. The query is checked
+    /// (dimension, finite values) as a routed search checks it; a repeated
+    /// shard is searched once; an empty shard answers an empty list.
+    pub async fn search_shards(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        shards: &[ShardId],
+        manifest_ref: Option<&str>,
+    ) -> Result<ShardSearchResponse> {
+        let started = Instant::now();
+        let result = async {
+            let state = self.current()?;
+            if let Some(want) = manifest_ref {
+                if want != state.manifest_ref.url {
+                    return Err(Error::StaleManifest {
+                        requested: want.to_string(),
+                        serving: state.manifest_ref.url.clone(),
+                    });
+                }
+            }
+            check_top_k(top_k)?;
+            state.router.check_query(query)?;
+            let mut ids: Vec<ShardId> = Vec::with_capacity(shards.len());
+            for &sid in shards {
+                ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
+                if !ids.contains(&sid) {
+                    ids.push(sid);
+                }
+            }
+            let targets: Vec<ShardId> = ids
+                .iter()
+                .copied()
+                .filter(|s| state.manifest.shard(*s).is_some())
+                .collect();
+            let mut found = self
+                .search_targets(&state, query, &targets, top_k)
+                .await?
+                .into_iter();
+            let shards = ids
+                .into_iter()
+                .map(|shard_id| ShardHits {
+                    shard_id,
+                    results: if state.manifest.shard(shard_id).is_some() {
+                        found.next().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            Ok(ShardSearchResponse {
+                shards,
+                manifest_ref: state.manifest_ref.clone(),
+                latency: started.elapsed(),
+            })
+        }
+        .await;
+        if let Some(m) = &self.inner.options.metrics {
+            match &result {
+                Ok(r) => m.search(&SearchEvent {
+                    top_k,
+                    num_shards_queried: r.shards.len(),
+                    num_results: r.shards.iter().map(|s| s.results.len()).sum(),
+                    latency: r.latency,
+                }),
+                Err(e) => m.error(e),
+            }
+        }
+        result
+    }
+
+    /// Searches `targets` (shards present in `state`'s manifest)
+    /// concurrently; one list per target, in target order.
+    async fn search_targets(
+        &self,
+        state: &Arc<State>,
+        query: &[f32],
+        targets: &[ShardId],
+        top_k: usize,
+    ) -> Result<Vec<Vec<SearchResult>>> {
+        if let Some(rl) = &self.inner.options.rate_limiter {
+            rl.acquire().await;
+        }
         let query: Arc<[f32]> = Arc::from(query);
-        let per_shard: Vec<Vec<SearchResult>> = futures::stream::iter(targets.iter().copied())
+        futures::stream::iter(targets.iter().copied())
             .map(|sid| {
                 let state = state.clone();
                 let query = query.clone();
@@ -402,14 +533,7 @@ impl AsyncShardedVectorReader {
             })
             .buffered(self.inner.options.max_concurrency)
             .try_collect()
-            .await?;
-        Ok(SearchResponse {
-            results: merge(per_shard, top_k),
-            num_shards_queried: targets.len(),
-            route,
-            latency: started.elapsed(),
-            manifest_ref: state.manifest_ref.clone(),
-        })
+            .await
     }
 
     /// Every vector of shard `sid` with its id (empty shards: none). For
@@ -472,6 +596,12 @@ impl AsyncShardedVectorReader {
         let s = self.current()?;
         ShardId::checked(i128::from(id.0), s.manifest.num_dbs())?;
         Ok(s.manifest.shard_detail(id))
+    }
+
+    /// The raw routing files of the manifest served (manifest, a matching
+    /// `_CURRENT`, centroids, hyperplanes).
+    pub fn routing_files(&self) -> Result<RoutingFiles> {
+        Ok(self.current()?.files.clone())
     }
 
     /// The manifest currently served.
@@ -557,9 +687,25 @@ impl AsyncShardedVectorReader {
         }
     }
 
+    /// Opens (downloads, if needed) the non-empty shards among `ids` now
+    /// rather than at their first search.
+    pub async fn open_shards(&self, ids: &[ShardId]) -> Result<()> {
+        let state = self.current()?;
+        let present: Vec<ShardId> = ids
+            .iter()
+            .copied()
+            .filter(|s| state.manifest.shard(*s).is_some())
+            .collect();
+        self.open_all(&state, present).await
+    }
+
     /// Opens every non-empty shard of `state`.
     async fn preload(&self, state: &Arc<State>) -> Result<()> {
         let ids: Vec<ShardId> = state.manifest.shards.iter().map(|s| s.db_id).collect();
+        self.open_all(state, ids).await
+    }
+
+    async fn open_all(&self, state: &Arc<State>, ids: Vec<ShardId>) -> Result<()> {
         futures::stream::iter(ids)
             .map(|id| self.handle(state, id))
             .buffer_unordered(self.inner.options.max_concurrency)
@@ -708,11 +854,19 @@ async fn build_state(
         url: manifest_ref.url.clone(),
         source,
     })?;
-    let router = load_router(location, &manifest).await?;
+    let (router, [centroids, hyperplanes]) = load_router(location, &manifest).await?;
+    let files = RoutingFiles {
+        current: Bytes::from(manifest_ref.to_current().to_json()),
+        manifest_ref: manifest_ref.clone(),
+        manifest: Bytes::copy_from_slice(bytes),
+        centroids,
+        hyperplanes,
+    };
     Ok(State {
         manifest_ref,
         manifest,
         router,
+        files,
         handles: Mutex::new(match options.max_cached_shards {
             Some(n) => LruCache::new(n),
             None => LruCache::unbounded(),
@@ -721,11 +875,12 @@ async fn build_state(
 }
 
 /// Loads a manifest's routing artefacts (resolved against `location`) and
-/// builds its router.
+/// builds its router; also returns the artefacts' bytes (centroids,
+/// hyperplanes).
 pub(crate) async fn load_router(
     location: &SnapshotLocation,
     manifest: &Manifest,
-) -> Result<Router> {
+) -> Result<(Router, [Option<Bytes>; 2])> {
     let prefix = manifest.build.s3_prefix.clone();
     let load = |url: Option<String>, name: &'static str| {
         let prefix = prefix.clone();
@@ -741,7 +896,7 @@ pub(crate) async fn load_router(
                 .await
                 .map_err(|e| Error::store("get", location.display_url(&key), e))?;
             Matrix::from_npy(&bytes, name)
-                .map(Some)
+                .map(|m| Some((m, bytes)))
                 .map_err(|source| Error::Artefact { url, source })
         }
     };
@@ -749,11 +904,23 @@ pub(crate) async fn load_router(
         load(manifest.vector.centroids_ref.clone(), "centroids.npy"),
         load(manifest.vector.hyperplanes_ref.clone(), "hyperplanes.npy"),
     )?;
-    Ok(Router::new(
+    let (centroids, centroid_bytes) = centroids.unzip();
+    let (hyperplanes, hyperplane_bytes) = hyperplanes.unzip();
+    let router = Router::new(
         manifest,
         RoutingArtefacts {
             centroids,
             hyperplanes,
         },
-    )?)
+    )?;
+    Ok((router, [centroid_bytes, hyperplane_bytes]))
+}
+
+fn check_top_k(top_k: usize) -> Result<()> {
+    if top_k == 0 || top_k > MAX_TOP_K {
+        return Err(Error::InvalidArgument(format!(
+            "top_k must be in 1..={MAX_TOP_K}, got {top_k}"
+        )));
+    }
+    Ok(())
 }

@@ -2,12 +2,14 @@
 //!
 //! Read side (`read.rs`): `info`, `shards`, `route`, `search`.
 //! Operator side: `build` (`build.rs`), `history`, `rollback` and `verify`
-//! (`ops.rs`), and `demo` (`demo.rs`), the one-command tour.
+//! (`ops.rs`), `demo` (`demo.rs`), the one-command tour, and `serve`
+//! (`serve.rs`), the host server.
 
 mod build;
 mod demo;
 mod ops;
 mod read;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,6 +95,10 @@ enum Command {
     },
     /// Recall@k of routed search against exact brute force, per num_probes.
     Verify(ops::VerifyArgs),
+    /// Serve a snapshot over HTTP/JSON: routed search for clients,
+    /// per-shard search and routing files for edge workers, health,
+    /// metrics and the web demo.
+    Serve(serve::ServeArgs),
     /// Generate a clustered dataset, build a local snapshot, search it and
     /// show routing decisions and recall.
     Demo(demo::DemoArgs),
@@ -134,6 +140,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Rollback { store, to, json } => ops::rollback(&store, &to, json).await,
         Command::Verify(a) => ops::verify(&a).await,
         Command::Demo(a) => demo::run(&a).await,
+        Command::Serve(a) => serve::run(&a).await,
     }
 }
 

@@ -1,0 +1,372 @@
+//! The host's HTTP endpoints, request and answer shapes, and errors.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shardvec_core::{RoutingContext, ShardId};
+use subtle::ConstantTimeEq;
+use tower_http::services::ServeDir;
+
+use super::Shared;
+use crate::error::Error;
+use crate::reader::SearchOptions;
+
+/// Every endpoint, with the token check on `/v1/*` and `/metrics`, the
+/// body limit and the request counter.
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    let guarded = Router::new()
+        .route("/v1/snapshot", get(snapshot))
+        .route("/v1/routing/{file}", get(routing_file))
+        .route("/v1/search", post(search))
+        .route("/v1/shards/search", post(shards_search))
+        .route("/v1/refresh", post(refresh))
+        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(shared.clone(), require_token));
+    let mut app = guarded.route("/healthz", get(healthz));
+    if let Some(dir) = &shared.options.demo_dir {
+        app = app.nest_service("/demo", ServeDir::new(dir));
+    }
+    app.fallback(not_found)
+        .layer(DefaultBodyLimit::max(shared.options.max_body_bytes))
+        .layer(from_fn_with_state(shared.clone(), count_requests))
+        .with_state(shared)
+}
+
+/// An error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let code = e.code();
+        let status = match code {
+            "invalid_argument" | "invalid_query" => StatusCode::BAD_REQUEST,
+            "stale_manifest" => StatusCode::CONFLICT,
+            "closed" => StatusCode::SERVICE_UNAVAILABLE,
+            "store" | "no_current" | "manifest" | "artefact" | "foreign_url" => {
+                StatusCode::BAD_GATEWAY
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(r.status(), "body_too_large", r.body_text())
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_json", r.body_text())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut resp = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Runs `f` within the per-request time limit.
+async fn within<T>(
+    shared: &Shared,
+    f: impl Future<Output = crate::Result<T>>,
+) -> ApiResult<T> {
+    let limit = shared.options.request_timeout;
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {limit:?}"),
+        )),
+    }
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time (the
+/// length of the token may still show).
+async fn require_token(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if let Some(token) = &s.options.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid `Authorization: Bearer <token>` header is required",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn count_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", MatchedPath::as_str)
+        .to_string();
+    let resp = next.run(req).await;
+    s.metrics.request(&endpoint, resp.status().as_u16());
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+fn check_top_k(s: &Shared, top_k: usize) -> ApiResult<()> {
+    if top_k > s.options.max_top_k {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "top_k_too_large",
+            format!(
+                "top_k {top_k} is above this host's limit of {}",
+                s.options.max_top_k
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_served(s: &Shared, shards: &[ShardId]) -> ApiResult<()> {
+    let missing: Vec<String> = shards
+        .iter()
+        .filter(|&&id| !s.options.shards.contains(id))
+        .map(ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "shard_not_served",
+        format!(
+            "shard(s) {} are not served by this host (it serves {})",
+            missing.join(", "),
+            s.options.shards
+        ),
+    ))
+}
+
+fn etag_of(manifest_url: &str, file: &str) -> String {
+    format!(
+        "\"{:016x}-{file}\"",
+        xxhash_rust::xxh3::xxh3_64(manifest_url.as_bytes())
+    )
+}
+
+fn served_ids(s: &Shared, num_dbs: u32) -> Vec<u32> {
+    s.options.shards.ids(num_dbs).iter().map(|i| i.0).collect()
+}
+
+async fn snapshot(State(s): State<Arc<Shared>>) -> ApiResult<Response> {
+    let info = s.reader.snapshot_info()?;
+    let shards = s.reader.shard_details()?;
+    let manifest_ref = info.manifest_ref.clone();
+    let body = json!({
+        "manifest_ref": manifest_ref,
+        "info": info,
+        "shards": shards,
+        "served_shards": served_ids(&s, info.num_dbs),
+    });
+    let etag = etag_of(&manifest_ref, "snapshot");
+    Ok(([(header::ETAG, etag)], Json(body)).into_response())
+}
+
+async fn routing_file(
+    State(s): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let files = s.reader.routing_files()?;
+    let (bytes, content_type): (Option<Bytes>, &str) = match file.as_str() {
+        "manifest" => (Some(files.manifest), "application/x-sqlite3"),
+        "current" => (Some(files.current), "application/json"),
+        "centroids.npy" => (files.centroids, "application/octet-stream"),
+        "hyperplanes.npy" => (files.hyperplanes, "application/octet-stream"),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "no routing file `{file}` (manifest, current, centroids.npy, hyperplanes.npy)"
+                ),
+            ))
+        }
+    };
+    let Some(bytes) = bytes else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("this snapshot's sharding strategy has no {file}"),
+        ));
+    };
+    let etag = etag_of(&files.manifest_ref.url, &file);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let common = [
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+    ];
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    Ok((
+        common,
+        [(header::CONTENT_TYPE, content_type.to_string())],
+        bytes,
+    )
+        .into_response())
+}
+
+fn default_top_k() -> usize {
+    10
+}
+
+/// `POST /v1/search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchRequest {
+    query: Vec<f32>,
+    #[serde(default = "default_top_k")]
+    top_k: usize,
+    num_probes: Option<u32>,
+    shard_ids: Option<Vec<u32>>,
+    routing_context: Option<Value>,
+}
+
+async fn search(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(req) = body?;
+    check_top_k(&s, req.top_k)?;
+    let mut opts = SearchOptions::new();
+    opts.num_probes = req.num_probes;
+    opts.shard_ids = req
+        .shard_ids
+        .map(|ids| ids.into_iter().map(ShardId).collect());
+    if let Some(ctx) = &req.routing_context {
+        opts.routing_context = Some(RoutingContext::from_json(ctx).map_err(Error::from)?);
+    }
+    let route = s.reader.route(&req.query, &opts)?;
+    check_served(&s, &route)?;
+    let resp = within(&s, s.reader.search(&req.query, req.top_k, &opts)).await?;
+    Ok(Json(json!({
+        "results": resp.results,
+        "num_shards_queried": resp.num_shards_queried,
+        "latency_ms": resp.latency.as_secs_f64() * 1000.0,
+        "route": resp.route,
+        "manifest_ref": resp.manifest_ref.url,
+    })))
+}
+
+/// `POST /v1/shards/search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShardsSearchRequest {
+    query: Vec<f32>,
+    top_k: usize,
+    shard_ids: Vec<u32>,
+    manifest_ref: Option<String>,
+}
+
+async fn shards_search(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<ShardsSearchRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(req) = body?;
+    check_top_k(&s, req.top_k)?;
+    let ids: Vec<ShardId> = req.shard_ids.into_iter().map(ShardId).collect();
+    check_served(&s, &ids)?;
+    let resp = within(
+        &s,
+        s.reader
+            .search_shards(&req.query, req.top_k, &ids, req.manifest_ref.as_deref()),
+    )
+    .await?;
+    Ok(Json(json!({
+        "shards": resp.shards,
+        "manifest_ref": resp.manifest_ref.url,
+        "latency_ms": resp.latency.as_secs_f64() * 1000.0,
+    })))
+}
+
+async fn refresh(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+    let changed = s.refresh().await?;
+    Ok(Json(json!({
+        "changed": changed,
+        "manifest_ref": s.reader.manifest_ref()?.url,
+    })))
+}
+
+async fn healthz(State(s): State<Arc<Shared>>) -> Response {
+    let h = s.reader.health(s.options.staleness);
+    let last = s.last_refresh.lock().ok().and_then(|l| l.clone());
+    let status = if h.is_closed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({
+        "status": h.status,
+        "manifest_ref": h.manifest_ref.map(|r| r.url),
+        "manifest_age_s": h.manifest_age.map(|a| a.as_secs_f64()),
+        "num_shards": h.num_shards,
+        "served_shards": s.options.shards.to_string(),
+        "last_refresh": last,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}

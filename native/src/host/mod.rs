@@ -1,0 +1,291 @@
+//! The host server: HTTP/JSON over an [`AsyncShardedVectorReader`]
+//! (`shardvec serve`).
+//!
+//! ## Design
+//!
+//! A host serves one snapshot prefix, all of its shards or a
+//! [`ShardSet`]. It answers two kinds of callers:
+//!
+//! - plain clients send `POST /v1/search`; the host routes, searches and
+//!   merges, like `shardvec search --json`;
+//! - edge workers route in WebAssembly themselves (from the routing files
+//!   of `GET /v1/routing/*`), send `POST /v1/shards/search` only to the
+//!   hosts holding the chosen shards, and merge the per-shard answers. Each
+//!   such request pins the manifest the edge routed with; a host serving
+//!   another manifest refuses it (409 `stale_manifest`), so an edge never
+//!   merges answers of two snapshots: it reloads and retries.
+//!
+//! Endpoints (JSON unless said otherwise):
+//!
+//! | | |
+//! |---|---|
+//! | `GET /v1/snapshot` | info, shard details, shards served, manifest ref (also the `ETag`) |
+//! | `GET /v1/routing/{manifest,current,centroids.npy,hyperplanes.npy}` | raw routing files, `ETag` / `If-None-Match` |
+//! | `POST /v1/search` | `{query, top_k?, num_probes?, shard_ids?, routing_context?}` → merged results |
+//! | `POST /v1/shards/search` | `{query, top_k, shard_ids, manifest_ref?}` → per-shard local top-k |
+//! | `POST /v1/refresh` | re-read `_CURRENT`, swap the manifest if it changed |
+//! | `GET /healthz` | health with manifest age and the last refresh (no token needed) |
+//! | `GET /metrics` | Prometheus text ([`HostMetrics`]) |
+//! | `GET /demo/` | the web demo and the wasm package, from [`HostOptions::demo_dir`] (no token needed) |
+//!
+//! Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status: the
+//! code is [`Error::code`](crate::Error::code) or one of the host's own
+//! (`unauthorized`, `shard_not_served`, `top_k_too_large`, `bad_json`,
+//! `body_too_large`, `timeout`, `not_found`).
+//!
+//! Limits ([`HostOptions`]): request body size, `top_k` cap, per-request
+//! timeout, optional bearer token (compared in constant time). The query's
+//! dimension and finiteness are checked by the reader. [`Host::serve`]
+//! shuts down gracefully: in-flight requests finish.
+
+mod api;
+mod prometheus;
+mod shard_set;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use self::prometheus::HostMetrics;
+pub use self::shard_set::ShardSet;
+use crate::error::{Error, Result};
+use crate::reader::AsyncShardedVectorReader;
+
+/// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
+/// `top_k` ≤ 1 000, 30 s per request, no staleness threshold, no periodic
+/// refresh, no demo.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub(crate) shards: ShardSet,
+    pub(crate) token: Option<String>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_top_k: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) staleness: Option<Duration>,
+    pub(crate) refresh_every: Option<Duration>,
+    pub(crate) demo_dir: Option<PathBuf>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            shards: ShardSet::All,
+            token: None,
+            max_body_bytes: 1 << 20,
+            max_top_k: 1000,
+            request_timeout: Duration::from_secs(30),
+            staleness: None,
+            refresh_every: None,
+            demo_dir: None,
+        }
+    }
+}
+
+impl HostOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves only these shards (searches naming others get 404
+    /// `shard_not_served`).
+    pub fn shards(mut self, shards: ShardSet) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `/v1/*` and `/metrics`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Largest request body (413 `body_too_large` beyond).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    /// Largest `top_k` (400 `top_k_too_large` beyond).
+    pub fn max_top_k(mut self, n: usize) -> Self {
+        self.max_top_k = n;
+        self
+    }
+
+    /// Time limit of one search or refresh (504 `timeout` beyond).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// `/healthz` reports `degraded` when the manifest is older than this.
+    pub fn staleness(mut self, d: Duration) -> Self {
+        self.staleness = Some(d);
+        self
+    }
+
+    /// Refreshes every `d` in the background.
+    pub fn refresh_every(mut self, d: Duration) -> Self {
+        self.refresh_every = Some(d);
+        self
+    }
+
+    /// Serves this folder (the web demo with its `pkg/`) at `/demo/`.
+    pub fn demo_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.demo_dir = Some(dir.into());
+        self
+    }
+}
+
+/// The outcome of the last refresh, as `/healthz` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshRecord {
+    /// When it finished.
+    pub at: DateTime<Utc>,
+    /// Whether the manifest changed.
+    pub changed: bool,
+    /// Why it failed (the old snapshot stayed in service).
+    pub error: Option<String>,
+}
+
+/// A host server over one reader. Build the reader with
+/// `ReaderOptions::metrics(host_metrics.clone())` so `/metrics` sees its
+/// events.
+#[derive(Debug, Clone)]
+pub struct Host {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    reader: AsyncShardedVectorReader,
+    options: HostOptions,
+    metrics: Arc<HostMetrics>,
+    last_refresh: Mutex<Option<RefreshRecord>>,
+}
+
+impl Host {
+    /// A host serving `reader`. Fails if the shard set names shards the
+    /// snapshot does not have.
+    pub fn new(
+        reader: AsyncShardedVectorReader,
+        options: HostOptions,
+        metrics: Arc<HostMetrics>,
+    ) -> Result<Host> {
+        let num_dbs = reader.snapshot_info()?.num_dbs;
+        if let Some(max) = options.shards.max().filter(|&m| m >= num_dbs) {
+            return Err(Error::InvalidArgument(format!(
+                "--shards names shard {max}, but the snapshot has {num_dbs} shards (0..{num_dbs})"
+            )));
+        }
+        if options.token.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::InvalidArgument("the bearer token is empty".into()));
+        }
+        Ok(Host {
+            shared: Arc::new(Shared {
+                reader,
+                options,
+                metrics,
+                last_refresh: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The reader served.
+    pub fn reader(&self) -> &AsyncShardedVectorReader {
+        &self.shared.reader
+    }
+
+    /// The axum router of every endpoint (for embedding in another server).
+    pub fn router(&self) -> Router {
+        api::router(self.shared.clone())
+    }
+
+    /// Refreshes the reader and records the outcome for `/healthz`.
+    pub async fn refresh(&self) -> Result<bool> {
+        self.shared.refresh().await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops
+    /// accepting connections and waits for in-flight requests. Runs the
+    /// periodic refresh, if configured, meanwhile.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let refresher = self.shared.options.refresh_every.map(|every| {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = shared.refresh().await {
+                        tracing::warn!(error = %e, "periodic refresh failed; serving the old snapshot");
+                    }
+                }
+            })
+        });
+        let result = axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(task) = refresher {
+            task.abort();
+        }
+        result
+    }
+}
+
+impl Shared {
+    async fn refresh(&self) -> Result<bool> {
+        let result = match tokio::time::timeout(
+            self.options.request_timeout,
+            self.reader.refresh(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Error::InvalidArgument(format!(
+                "refresh took longer than {:?}",
+                self.options.request_timeout
+            ))),
+        };
+        let record = RefreshRecord {
+            at: Utc::now(),
+            changed: *result.as_ref().unwrap_or(&false),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        if let Ok(mut last) = self.last_refresh.lock() {
+            *last = Some(record);
+        }
+        result
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (for [`Host::serve`]).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
