@@ -159,6 +159,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the error is the caller's: the query, its options or its
+    /// routing context (dimension, non-finite values, zero probes, a shard
+    /// out of range, CEL inputs and results). Otherwise the snapshot's
+    /// files are at fault.
+    pub fn is_request_error(&self) -> bool {
+        matches!(
+            self,
+            Error::DimensionMismatch { .. }
+                | Error::NonFiniteQuery { .. }
+                | Error::ZeroProbes
+                | Error::ShardOutOfRange { .. }
+                | Error::MissingRoutingInput { .. }
+                | Error::CelVariableMissing(_)
+                | Error::CelVariableType { .. }
+                | Error::CelEval(_)
+                | Error::CelResultNotInteger(_)
+                | Error::UnknownRoutingValue(_)
+        )
+    }
+
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidManifest {
             field: field.into(),

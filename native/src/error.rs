@@ -86,7 +86,9 @@ pub enum Error {
     InvalidArgument(String),
     /// A caller pinned a manifest that is not the one served (an edge
     /// holding an older or newer snapshot than the host).
-    #[error("manifest {requested} is not the one served ({serving}); reload the snapshot and retry")]
+    #[error(
+        "manifest {requested} is not the one served ({serving}); reload the snapshot and retry"
+    )]
     StaleManifest {
         /// The manifest the caller routed with.
         requested: String,
@@ -149,7 +151,8 @@ impl Error {
             Error::StaleManifest { .. } => "stale_manifest",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",
-            Error::Core(_) => "invalid_query",
+            Error::Core(e) if e.is_request_error() => "invalid_query",
+            Error::Core(_) => "snapshot",
             Error::Input { .. } => "input",
             Error::ShardWrite { .. } => "shard_write",
             Error::Io { .. } => "io",

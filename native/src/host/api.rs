@@ -67,7 +67,7 @@ impl From<Error> for ApiError {
             "invalid_argument" | "invalid_query" => StatusCode::BAD_REQUEST,
             "stale_manifest" => StatusCode::CONFLICT,
             "closed" => StatusCode::SERVICE_UNAVAILABLE,
-            "store" | "no_current" | "manifest" | "artefact" | "foreign_url" => {
+            "store" | "no_current" | "manifest" | "artefact" | "foreign_url" | "snapshot" => {
                 StatusCode::BAD_GATEWAY
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,10 +101,7 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Runs `f` within the per-request time limit.
-async fn within<T>(
-    shared: &Shared,
-    f: impl Future<Output = crate::Result<T>>,
-) -> ApiResult<T> {
+async fn within<T>(shared: &Shared, f: impl Future<Output = crate::Result<T>>) -> ApiResult<T> {
     let limit = shared.options.request_timeout;
     match tokio::time::timeout(limit, f).await {
         Ok(r) => r.map_err(ApiError::from),

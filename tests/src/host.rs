@@ -1,0 +1,110 @@
+//! Host servers (`shardvec::host`) started in-process on 127.0.0.1 for the
+//! tests, and small HTTP helpers.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use shardvec::host::{Host, HostMetrics, HostOptions};
+use shardvec::{AsyncShardedVectorReader, ReaderOptions};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running host; stops when dropped (or by [`TestHost::shutdown`]).
+pub struct TestHost {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The host (its reader, `refresh`).
+    pub host: Host,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _root: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// Opens `prefix` with an empty local cache and serves it.
+    pub async fn start(prefix: &str, opts: HostOptions) -> TestHost {
+        let metrics = Arc::new(HostMetrics::default());
+        let root = tempfile::tempdir().expect("tempdir");
+        let reader = AsyncShardedVectorReader::open(
+            prefix,
+            root.path(),
+            ReaderOptions::new().metrics(metrics.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("open {prefix}: {e}"));
+        Self::serve(reader, opts, metrics, root).await
+    }
+
+    /// Serves an already open reader.
+    pub async fn serve(
+        reader: AsyncShardedVectorReader,
+        opts: HostOptions,
+        metrics: Arc<HostMetrics>,
+        root: tempfile::TempDir,
+    ) -> TestHost {
+        let host = Host::new(reader, opts, metrics).expect("host options");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(host.clone().serve(listener, async {
+            let _ = rx.await;
+        }));
+        TestHost {
+            url,
+            host,
+            stop: Some(tx),
+            task: Some(task),
+            _root: root,
+        }
+    }
+
+    /// Asks for a graceful shutdown and returns the serve task.
+    pub fn shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().expect("serve task")
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// POSTs JSON; returns the status and the JSON answer.
+pub async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    let resp = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, json)
+}
+
+/// GETs; returns the status and the JSON answer.
+pub async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, json)
+}
+
+/// The `error.code` of an error answer.
+pub fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no error code>")
+}
