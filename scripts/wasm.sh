@@ -54,6 +54,9 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 echo "wasm-bindgen $BINDGEN_VERSION, $(wasm-pack --version), wasm-opt $(tests/web/node_modules/.bin/wasm-opt --version | awk '{print $3}'), $("$CHROMIUM" --version 2>/dev/null || echo 'chromium ?')"
 
+# The edge tests start native hosts: the binary of the Rust test build.
+export SHARDVEC_BIN=${SHARDVEC_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/shardvec-target}/debug/shardvec}
+
 step "build (wasm-pack, --target web and --target nodejs)"
 export CARGO_TARGET_DIR=${SHARDVEC_WASM_TARGET_DIR:-$HOME/.cache/shardvec-wasm-target}
 # Size: the workspace's [profile.release] serves the native binaries; these

@@ -29,12 +29,17 @@ use shardvec_core::{
 };
 use wasm_bindgen::prelude::*;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde_json::{Map, Value as Json};
 
+mod edge;
+mod http;
 mod location;
 
+pub use edge::EdgeClient;
+use http::fetch_bytes;
 pub use location::{manifest_key, resolve_key, ForeignUrl};
+use std::rc::Rc;
 
 fn js_err(e: impl core::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -110,8 +115,22 @@ export interface SearchHit {
 "#;
 
 /// A snapshot's routing state: manifest, `_CURRENT` and artefacts.
+/// Immutable; copies share it (an [`EdgeClient`] keeps one).
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Snapshot {
+    data: Rc<SnapshotData>,
+}
+
+impl core::ops::Deref for Snapshot {
+    type Target = SnapshotData;
+    fn deref(&self) -> &SnapshotData {
+        &self.data
+    }
+}
+
+#[doc(hidden)]
+pub struct SnapshotData {
     manifest: Manifest,
     manifest_ref: Option<ManifestRef>,
     router: Router,
@@ -406,12 +425,14 @@ impl Snapshot {
             },
         )?;
         Ok(Snapshot {
-            manifest,
-            manifest_ref,
-            router,
-            centroids,
-            hyperplanes,
-            base_url,
+            data: Rc::new(SnapshotData {
+                manifest,
+                manifest_ref,
+                router,
+                centroids,
+                hyperplanes,
+                base_url,
+            }),
         })
     }
 }
@@ -560,43 +581,6 @@ pub fn merge(
     }
     let merged = shardvec_core::merge_by(lists, top_k as usize, |(score, _)| *score);
     Ok(merged.into_iter().map(|(_, item)| item).collect())
-}
-
-// ---- fetch ----------------------------------------------------------------
-
-/// `GET url` with the global `fetch`; the body's bytes, or an error naming
-/// the URL and the HTTP status (or the network error).
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let global = js_sys::global();
-    let fetch = Reflect::get(&global, &JsValue::from_str("fetch"))
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-        .ok_or_else(|| format!("GET {url}: this runtime has no global fetch"))?;
-    let call = |r: Result<JsValue, JsValue>| -> Result<Promise, String> {
-        r.map_err(|e| format!("GET {url}: {}", js_message(&e)))?
-            .dyn_into::<Promise>()
-            .map_err(|_| format!("GET {url}: fetch did not return a promise"))
-    };
-    let promise = call(fetch.call1(&global, &JsValue::from_str(url)))?;
-    let resp = wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map_err(|e| format!("GET {url}: {}", js_message(&e)))?;
-    let prop = |k: &str| Reflect::get(&resp, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
-    if prop("ok").as_bool() != Some(true) {
-        let status = prop("status").as_f64().unwrap_or(0.0);
-        let text = prop("statusText").as_string().unwrap_or_default();
-        return Err(format!("GET {url}: HTTP {status} {text}")
-            .trim_end()
-            .to_string());
-    }
-    let array_buffer = prop("arrayBuffer")
-        .dyn_into::<Function>()
-        .map_err(|_| format!("GET {url}: the response has no body"))?;
-    let body = call(array_buffer.call0(&resp))?;
-    let buf = wasm_bindgen_futures::JsFuture::from(body)
-        .await
-        .map_err(|e| format!("GET {url}: reading the body: {}", js_message(&e)))?;
-    Ok(Uint8Array::new(&buf).to_vec())
 }
 
 /// A short text of a JS value for messages.

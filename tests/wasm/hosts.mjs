@@ -1,0 +1,63 @@
+// Native host servers (`shardvec serve`) started on 127.0.0.1 for the edge
+// tests: the binary of the Rust test build ($SHARDVEC_BIN, default
+// $CARGO_TARGET_DIR or ~/.cache/shardvec-target, then debug/shardvec).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export function shardvecBin() {
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache/shardvec-target');
+  const bin = process.env.SHARDVEC_BIN ?? path.join(target, 'debug/shardvec');
+  if (!fs.existsSync(bin)) {
+    throw new Error(`${bin} is missing: build it first (cargo test --workspace --no-run)`);
+  }
+  return bin;
+}
+
+/**
+ * Starts `shardvec serve` over `prefix` on a free port and resolves once it
+ * listens. `shards` is a list such as "0-3"; `args` are extra flags.
+ * Returns `{url, stop()}`; `stop` sends SIGTERM and waits for the exit.
+ */
+export async function startHost(prefix, { shards, args = [] } = {}) {
+  const localRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'shardvec-host-'));
+  const argv = ['serve', '--prefix', prefix, '--listen', '127.0.0.1:0', '--local-root', localRoot, ...args];
+  if (shards !== undefined) argv.push('--shards', shards);
+  const proc = spawn(shardvecBin(), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    exited.then(({ code }) => reject(new Error(`shardvec serve exited (${code}) before listening: ${stderr}`)));
+  });
+  return {
+    url,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const r = await exited;
+      fs.rmSync(localRoot, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+/** POSTs JSON; resolves to `{status, body}`. */
+export async function postJson(url, body, headers = {}) {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: r.status, body: await r.json() };
+}
+
+/** Result ids as strings (ids may be BigInts beyond 2^53). */
+export const ids = (results) => results.map((r) => String(r.id));
+export const scores = (results) => results.map((r) => r.score);

@@ -1,0 +1,606 @@
+//! The edge client: route in WebAssembly, send each query only to the
+//! hosts holding the chosen shards, merge their per-shard answers.
+//!
+//! A search routes with the client's [`Snapshot`], drops shards the
+//! manifest records as empty, groups the rest by host (the first host
+//! listing a shard serves it) and posts `POST /v1/shards/search` to every
+//! host concurrently, pinning the manifest it routed with. The per-shard
+//! lists are merged by the core merge in route order, which is what the
+//! native reader does, so the answer is the native reader's.
+//!
+//! A host serving another manifest answers 409 `stale_manifest`: the
+//! client then reloads its snapshot from that host's routing files
+//! (`GET /v1/routing/*`) and retries once. Any other failure of a host
+//! fails the search with an error naming the host, unless the caller opted
+//! into partial results (`allowPartial`), which then report the failed
+//! hosts and `partial: true`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Promise, Reflect};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use shardvec_core::{merge, CurrentPointer, Manifest, SearchResult};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::http::{self, now_ms};
+use crate::{js_display, js_err, to_js, Options, Snapshot};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_EDGE: &str = r#"
+/** A host and the shards it serves. */
+export interface EdgeHost {
+  url: string;
+  shards: number[];
+}
+/** Options of `new EdgeClient(...)`. */
+export interface EdgeClientOptions {
+  hosts: EdgeHost[];
+  snapshot: Snapshot;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Default of `allowPartial` for every search (false). */
+  allowPartial?: boolean;
+  /** Time limit of each host request, in milliseconds. */
+  timeoutMs?: number;
+}
+/** Options of `EdgeClient.search`: routing options plus `topK` (default 10). */
+export interface EdgeSearchOptions extends RouteOptions {
+  topK?: number;
+  allowPartial?: boolean;
+}
+/** What happened at one host. */
+export interface EdgeHostReport {
+  url: string;
+  shard_ids: number[];
+  ok: boolean;
+  latency_ms: number;
+  status: number | null;
+  error: string | null;
+}
+/** The answer of `EdgeClient.search`. */
+export interface EdgeSearchResult {
+  results: SearchHit[];
+  route: number[];
+  num_shards_queried: number;
+  manifest_ref: string | null;
+  hosts: EdgeHostReport[];
+  partial: boolean;
+  retried: boolean;
+}
+"#;
+
+struct HostEntry {
+    url: String,
+    shards: Vec<u32>,
+}
+
+struct Inner {
+    snapshot: RefCell<Snapshot>,
+    hosts: Vec<HostEntry>,
+    token: Option<String>,
+    allow_partial: bool,
+    timeout_ms: Option<f64>,
+}
+
+/// Routes queries at the edge and searches only the chosen shards on their
+/// hosts. See the module documentation.
+#[wasm_bindgen]
+pub struct EdgeClient {
+    inner: Rc<Inner>,
+}
+
+fn prop(o: &JsValue, camel: &str, snake: &str) -> JsValue {
+    let v = Reflect::get(o, &JsValue::from_str(camel)).unwrap_or(JsValue::UNDEFINED);
+    if v.is_undefined() && camel != snake {
+        Reflect::get(o, &JsValue::from_str(snake)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        v
+    }
+}
+
+fn absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+fn opt_bool(v: JsValue, what: &str) -> Result<Option<bool>, JsError> {
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_bool()
+        .map(Some)
+        .ok_or_else(|| js_err(format!("{what} must be a boolean, got {}", js_display(&v))))
+}
+
+#[wasm_bindgen]
+impl EdgeClient {
+    /// A client over `hosts` (`[{url, shards}]`), routing with `snapshot`
+    /// (the client keeps its own handle; reloading it does not change the
+    /// caller's). Options: `token`, `allowPartial` (default false),
+    /// `timeoutMs` (per host request; default none).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "EdgeClientOptions")] options: JsValue,
+    ) -> Result<EdgeClient, JsError> {
+        if !options.is_object() {
+            return Err(JsError::new(
+                "EdgeClient options must be an object {hosts, snapshot}",
+            ));
+        }
+        let snapshot = snapshot_of(&prop(&options, "snapshot", "snapshot"))?;
+        let num_dbs = snapshot.router.num_dbs();
+        let hosts_js = prop(&options, "hosts", "hosts");
+        if !Array::is_array(&hosts_js) || Array::from(&hosts_js).length() == 0 {
+            return Err(JsError::new(
+                "hosts must be a non-empty array of {url, shards}",
+            ));
+        }
+        let mut hosts = Vec::new();
+        for (i, h) in Array::from(&hosts_js).iter().enumerate() {
+            let url = prop(&h, "url", "url")
+                .as_string()
+                .ok_or_else(|| js_err(format!("hosts[{i}].url must be a string")))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(js_err(format!(
+                    "hosts[{i}].url must be an http(s) URL, got {url:?}"
+                )));
+            }
+            let shards =
+                crate::shard_ids_from_js(&prop(&h, "shards", "shards"), num_dbs).map_err(|_| {
+                    js_err(format!(
+                        "hosts[{i}].shards must be an array of shard ids below {num_dbs}"
+                    ))
+                })?;
+            hosts.push(HostEntry {
+                url: url.trim_end_matches('/').to_string(),
+                shards: shards.into_iter().map(|s| s.0).collect(),
+            });
+        }
+        let token = prop(&options, "token", "token");
+        let token = if absent(&token) {
+            None
+        } else {
+            Some(
+                token
+                    .as_string()
+                    .ok_or_else(|| JsError::new("token must be a string"))?,
+            )
+        };
+        let allow_partial = opt_bool(
+            prop(&options, "allowPartial", "allow_partial"),
+            "allowPartial",
+        )?
+        .unwrap_or(false);
+        let t = prop(&options, "timeoutMs", "timeout_ms");
+        let timeout_ms = if absent(&t) {
+            None
+        } else {
+            Some(
+                t.as_f64()
+                    .filter(|ms| ms.is_finite() && *ms > 0.0)
+                    .ok_or_else(|| js_err("timeoutMs must be a positive number"))?,
+            )
+        };
+        Ok(EdgeClient {
+            inner: Rc::new(Inner {
+                snapshot: RefCell::new(snapshot),
+                hosts,
+                token,
+                allow_partial,
+                timeout_ms,
+            }),
+        })
+    }
+
+    /// The snapshot the client routes with (after a reload, the new one).
+    #[wasm_bindgen(getter)]
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// Which host each routed shard goes to, without searching:
+    /// `{route, hosts: [{url, shard_ids}]}` (empty shards are left out).
+    #[wasm_bindgen(
+        unchecked_return_type = "{ route: number[]; hosts: { url: string; shard_ids: number[] }[] }"
+    )]
+    pub fn plan(
+        &self,
+        query: &[f32],
+        #[wasm_bindgen(unchecked_optional_param_type = "RouteOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let snapshot = self.inner.snapshot.borrow().clone();
+        let opts = Options::from_js(&options, snapshot.router.num_dbs())?;
+        let (route, groups) = self.inner.plan(&snapshot, query, &opts).map_err(js_err)?;
+        let hosts: Vec<Json> = groups
+            .iter()
+            .map(|(h, ids)| json!({ "url": self.inner.hosts[*h].url, "shard_ids": ids }))
+            .collect();
+        Ok(to_js(&json!({ "route": route, "hosts": hosts })))
+    }
+
+    /// Searches `query` (a `Float32Array` or an array of numbers): routes,
+    /// asks the hosts of the routed shards concurrently, merges. Resolves
+    /// to an `EdgeSearchResult`; rejects with an `Error` naming the host
+    /// that failed (unless `allowPartial`) or the input at fault.
+    #[wasm_bindgen(unchecked_return_type = "Promise<EdgeSearchResult>")]
+    pub fn search(
+        &self,
+        query: Vec<f32>,
+        #[wasm_bindgen(unchecked_optional_param_type = "EdgeSearchOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let call = SearchCall::from_js(&inner, &options)?;
+            inner.search(query, call).await.map_err(JsValue::from)
+        })
+    }
+
+    /// Reloads the snapshot from the first host's routing files.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Snapshot>")]
+    pub fn reload(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let url = inner.hosts[0].url.clone();
+            let snapshot = inner.reload_from(&url).await.map_err(JsValue::from)?;
+            Ok(JsValue::from(snapshot))
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Snapshot {
+    /// Loads the snapshot a shardvec host serves, from its routing files
+    /// (`GET {hostUrl}/v1/routing/{current,manifest,centroids.npy,
+    /// hyperplanes.npy}`), with an optional bearer token.
+    #[wasm_bindgen(js_name = fromHost)]
+    pub async fn from_host(
+        #[wasm_bindgen(js_name = hostUrl)] host_url: String,
+        token: Option<String>,
+    ) -> Result<Snapshot, JsError> {
+        load_from_host(host_url.trim_end_matches('/'), token.as_deref(), None).await
+    }
+
+    /// Another handle on the same snapshot (snapshots are immutable).
+    #[wasm_bindgen(js_name = clone)]
+    pub fn clone_handle(&self) -> Snapshot {
+        self.clone()
+    }
+}
+
+/// The Rust snapshot behind a JS `Snapshot`, without taking the caller's
+/// object: a fresh handle from its `clone()` is what gets consumed.
+fn snapshot_of(v: &JsValue) -> Result<Snapshot, JsError> {
+    use wasm_bindgen::convert::TryFromJsValue;
+    let not_a_snapshot =
+        || JsError::new("snapshot must be a Snapshot (Snapshot.open, fromParts or fromHost)");
+    let clone = Reflect::get(v, &JsValue::from_str("clone"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(not_a_snapshot)?;
+    let fresh = clone.call0(v).map_err(|_| not_a_snapshot())?;
+    Snapshot::try_from_js_value(fresh).map_err(|_| not_a_snapshot())
+}
+
+async fn load_from_host(
+    host: &str,
+    token: Option<&str>,
+    timeout_ms: Option<f64>,
+) -> Result<Snapshot, JsError> {
+    let file = |name: &str| format!("{host}/v1/routing/{name}");
+    let manifest_bytes = http::get(&file("manifest"), token, timeout_ms)
+        .await
+        .map_err(js_err)?;
+    let current_bytes = http::get(&file("current"), token, timeout_ms)
+        .await
+        .map_err(js_err)?;
+    let manifest = Manifest::parse(&manifest_bytes)
+        .map_err(|e| js_err(format!("{}: {e}", file("manifest"))))?;
+    let current = CurrentPointer::parse(&current_bytes)
+        .map_err(|e| js_err(format!("{}: {e}", file("current"))))?;
+    if current.run_id != manifest.build.run_id {
+        return Err(js_err(format!(
+            "{host} refreshed while its routing files were read (run {} vs {}); retry",
+            current.run_id, manifest.build.run_id
+        )));
+    }
+    let mut artefacts = [None, None];
+    let wanted = [
+        (manifest.vector.centroids_ref.is_some(), "centroids.npy"),
+        (manifest.vector.hyperplanes_ref.is_some(), "hyperplanes.npy"),
+    ];
+    for (slot, (needed, name)) in artefacts.iter_mut().zip(wanted) {
+        if needed {
+            let bytes = http::get(&file(name), token, timeout_ms)
+                .await
+                .map_err(js_err)?;
+            let m = shardvec_core::npy::Matrix::from_npy(&bytes, name)
+                .map_err(|e| js_err(format!("{}: {e}", file(name))))?;
+            *slot = Some(m);
+        }
+    }
+    let [centroids, hyperplanes] = artefacts;
+    Snapshot::build(
+        manifest,
+        Some(current.manifest_ref()),
+        centroids,
+        hyperplanes,
+        None,
+    )
+    .map_err(js_err)
+}
+
+/// The inputs of one search.
+struct SearchCall {
+    opts: Options,
+    top_k: usize,
+    allow_partial: bool,
+}
+
+impl SearchCall {
+    fn from_js(inner: &Inner, v: &JsValue) -> Result<SearchCall, JsError> {
+        let num_dbs = inner.snapshot.borrow().router.num_dbs();
+        let opts = Options::from_js(v, num_dbs)?;
+        let mut top_k = 10;
+        let mut allow_partial = inner.allow_partial;
+        if !absent(v) {
+            let k = prop(v, "topK", "top_k");
+            if !absent(&k) {
+                top_k = k
+                    .as_f64()
+                    .filter(|k| k.fract() == 0.0 && (1.0..=4096.0).contains(k))
+                    .ok_or_else(|| {
+                        js_err(format!(
+                            "topK must be an integer in 1..=4096, got {}",
+                            js_display(&k)
+                        ))
+                    })? as usize;
+            }
+            if let Some(p) = opt_bool(prop(v, "allowPartial", "allow_partial"), "allowPartial")? {
+                allow_partial = p;
+            }
+        }
+        Ok(SearchCall {
+            opts,
+            top_k,
+            allow_partial,
+        })
+    }
+}
+
+/// A host's `/v1/shards/search` answer.
+#[derive(Deserialize)]
+struct ShardsAnswer {
+    shards: Vec<ShardAnswer>,
+    manifest_ref: String,
+}
+
+#[derive(Deserialize)]
+struct ShardAnswer {
+    shard_id: u32,
+    results: Vec<SearchResult>,
+}
+
+/// A host (index into the client's hosts) and the routed shards it gets.
+type HostShards = (usize, Vec<u32>);
+
+/// What one host did.
+struct HostOutcome {
+    host: usize,
+    shard_ids: Vec<u32>,
+    latency_ms: f64,
+    status: Option<u16>,
+    result: Result<Vec<(u32, Vec<SearchResult>)>, HostFailure>,
+}
+
+enum HostFailure {
+    /// 409 `stale_manifest`, or an answer for another manifest.
+    Stale(String),
+    Other(String),
+}
+
+impl Inner {
+    /// The route and, per host (in order of first use), its routed shards.
+    fn plan(
+        &self,
+        snapshot: &Snapshot,
+        query: &[f32],
+        opts: &Options,
+    ) -> Result<(Vec<u32>, Vec<HostShards>), String> {
+        let route = snapshot
+            .router
+            .route(query, &opts.route_options())
+            .map_err(|e| e.to_string())?;
+        let mut groups: Vec<HostShards> = Vec::new();
+        for sid in route.iter().copied() {
+            if snapshot.manifest.shard(sid).is_none() {
+                continue;
+            }
+            let host = self
+                .hosts
+                .iter()
+                .position(|h| h.shards.contains(&sid.0))
+                .ok_or_else(|| format!("shard {sid} is routed to but no host serves it"))?;
+            match groups.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, ids)) => ids.push(sid.0),
+                None => groups.push((host, vec![sid.0])),
+            }
+        }
+        Ok((route.into_iter().map(|s| s.0).collect(), groups))
+    }
+
+    async fn reload_from(&self, url: &str) -> Result<Snapshot, JsError> {
+        let snapshot = load_from_host(url, self.token.as_deref(), self.timeout_ms).await?;
+        *self.snapshot.borrow_mut() = snapshot.clone();
+        Ok(snapshot)
+    }
+
+    async fn search(&self, query: Vec<f32>, call: SearchCall) -> Result<JsValue, JsError> {
+        let mut retried = false;
+        loop {
+            let snapshot = self.snapshot.borrow().clone();
+            let (route, groups) = self.plan(&snapshot, &query, &call.opts).map_err(js_err)?;
+            let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.clone());
+            let calls = groups.into_iter().map(|(host, ids)| {
+                self.ask(host, ids, &query, call.top_k, manifest_ref.as_deref())
+            });
+            let outcomes = futures::future::join_all(calls).await;
+            let stale = outcomes.iter().find_map(|o| match &o.result {
+                Err(HostFailure::Stale(msg)) => Some((o.host, msg.clone())),
+                _ => None,
+            });
+            if let Some((host, msg)) = stale {
+                if retried {
+                    return Err(js_err(format!(
+                        "{}: {msg} (still after reloading the snapshot once)",
+                        self.hosts[host].url
+                    )));
+                }
+                retried = true;
+                let url = self.hosts[host].url.clone();
+                self.reload_from(&url).await?;
+                continue;
+            }
+            return self.finish(route, outcomes, &call, manifest_ref, retried);
+        }
+    }
+
+    /// Posts one host's shards.
+    async fn ask(
+        &self,
+        host: usize,
+        shard_ids: Vec<u32>,
+        query: &[f32],
+        top_k: usize,
+        manifest_ref: Option<&str>,
+    ) -> HostOutcome {
+        let url = format!("{}/v1/shards/search", self.hosts[host].url);
+        let body = json!({
+            "query": query, "top_k": top_k, "shard_ids": shard_ids, "manifest_ref": manifest_ref,
+        });
+        let started = now_ms();
+        let resp = http::send(&http::Request {
+            method: "POST",
+            url: &url,
+            json: Some(body.to_string()),
+            token: self.token.as_deref(),
+            timeout_ms: self.timeout_ms,
+        })
+        .await;
+        let latency_ms = now_ms() - started;
+        let (status, result) = match resp {
+            Err(e) => (None, Err(HostFailure::Other(e))),
+            Ok(r) => (Some(r.status), answer(&url, &r, &shard_ids, manifest_ref)),
+        };
+        HostOutcome {
+            host,
+            shard_ids,
+            latency_ms,
+            status,
+            result,
+        }
+    }
+
+    fn finish(
+        &self,
+        route: Vec<u32>,
+        outcomes: Vec<HostOutcome>,
+        call: &SearchCall,
+        manifest_ref: Option<String>,
+        retried: bool,
+    ) -> Result<JsValue, JsError> {
+        let failures: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| match &o.result {
+                Err(HostFailure::Other(m) | HostFailure::Stale(m)) => {
+                    Some(format!("host {}: {m}", self.hosts[o.host].url))
+                }
+                Ok(_) => None,
+            })
+            .collect();
+        if !failures.is_empty() && !call.allow_partial {
+            return Err(js_err(failures.join("; ")));
+        }
+        // Merge in route order, as the native reader does.
+        let mut lists: Vec<(u32, Vec<SearchResult>)> = Vec::new();
+        let mut reports = Vec::new();
+        for o in outcomes {
+            let error = match o.result {
+                Ok(found) => {
+                    lists.extend(found);
+                    None
+                }
+                Err(HostFailure::Other(m) | HostFailure::Stale(m)) => Some(m),
+            };
+            reports.push(json!({
+                "url": self.hosts[o.host].url,
+                "shard_ids": o.shard_ids,
+                "ok": error.is_none(),
+                "latency_ms": o.latency_ms,
+                "status": o.status,
+                "error": error,
+            }));
+        }
+        let queried = lists.len();
+        let ordered: Vec<Vec<SearchResult>> = route
+            .iter()
+            .filter_map(|sid| {
+                let i = lists.iter().position(|(s, _)| s == sid)?;
+                Some(lists.swap_remove(i).1)
+            })
+            .collect();
+        let results = merge(ordered, call.top_k);
+        Ok(to_js(&json!({
+            "results": results,
+            "route": route,
+            "num_shards_queried": queried,
+            "manifest_ref": manifest_ref,
+            "hosts": reports,
+            "partial": !failures.is_empty(),
+            "retried": retried,
+        })))
+    }
+}
+
+/// Reads a host's answer: per-shard lists for exactly the shards asked,
+/// for the pinned manifest.
+fn answer(
+    url: &str,
+    r: &http::Response,
+    asked: &[u32],
+    manifest_ref: Option<&str>,
+) -> Result<Vec<(u32, Vec<SearchResult>)>, HostFailure> {
+    let body: Json = serde_json::from_slice(&r.body).map_err(|_| {
+        let text: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
+        HostFailure::Other(format!("HTTP {} (not JSON): {text}", r.status))
+    })?;
+    if r.status != 200 {
+        let code = body["error"]["code"].as_str().unwrap_or("");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        let msg = format!("HTTP {} {code}: {message}", r.status);
+        return Err(if r.status == 409 && code == "stale_manifest" {
+            HostFailure::Stale(msg)
+        } else {
+            HostFailure::Other(msg)
+        });
+    }
+    let a: ShardsAnswer = serde_json::from_value(body)
+        .map_err(|e| HostFailure::Other(format!("{url}: unexpected answer: {e}")))?;
+    if manifest_ref.is_some_and(|m| m != a.manifest_ref) {
+        return Err(HostFailure::Stale(format!(
+            "answered for manifest {}",
+            a.manifest_ref
+        )));
+    }
+    let got: Vec<u32> = a.shards.iter().map(|s| s.shard_id).collect();
+    if got.len() != asked.len() || asked.iter().any(|s| !got.contains(s)) {
+        return Err(HostFailure::Other(format!(
+            "asked for shards {asked:?}, answered {got:?}"
+        )));
+    }
+    Ok(a.shards
+        .into_iter()
+        .map(|s| (s.shard_id, s.results))
+        .collect())
+}
