@@ -1,7 +1,9 @@
 // shardvec routing explorer: loads a snapshot with the shardvec-wasm package
 // (`Snapshot.open`), shows its shards, a PCA projection of its centroids and
 // of sample vectors coloured by the shard they route to, and explains the
-// routing decision for a query. Plain ES modules, no build step beyond
+// routing decision for a query. Served by a shardvec host (`shardvec serve
+// --demo-dir web-demo`, at /demo/) it loads the host's snapshot
+// (`Snapshot.fromHost`) and searches on it. Plain ES modules, no build step beyond
 // wasm-pack (`./pkg/` is the package built with `--target web`).
 //
 // Test hook: `window.demo` (see the end of this file).
@@ -101,15 +103,17 @@ async function fetchJson(url) {
 }
 
 /** Loads the snapshot at `url`, and recorded queries from `queriesUrl`
- * (default: `<url>.json`, silently skipped when absent). */
-async function loadSnapshot(url, queriesUrl) {
+ * (default: `<url>.json`, silently skipped when absent). With `viaHost`,
+ * `url` is a shardvec host: the snapshot comes from its routing files
+ * (`Snapshot.fromHost`) and live search goes to it. */
+async function loadSnapshot(url, queriesUrl, viaHost = false) {
   const abs = new URL(url, location.href).href.replace(/\/+$/, '');
   document.body.dataset.state = 'loading';
   $('#load-button').disabled = true;
   setStatus('', `Loading ${abs} …`);
   try {
     const t0 = performance.now();
-    const snap = await state.wasm.Snapshot.open(abs);
+    const snap = viaHost ? await state.wasm.Snapshot.fromHost(abs) : await state.wasm.Snapshot.open(abs);
     const ms = performance.now() - t0;
     state.snap?.free?.();
     state.snap = snap;
@@ -121,7 +125,7 @@ async function loadSnapshot(url, queriesUrl) {
     state.centroids = c ? rows(c, snap.dim) : [];
     state.queries = [];
     const qUrl = queriesUrl || `${abs}.json`;
-    try {
+    if (!viaHost || queriesUrl) try {
       const doc = await fetchJson(qUrl);
       if (Array.isArray(doc.queries)) state.queries = doc.queries.filter((q) => Array.isArray(q.query) && q.query.length === snap.dim);
     } catch (e) {
@@ -130,10 +134,12 @@ async function loadSnapshot(url, queriesUrl) {
     makeSamples();
     state.pca = pca2([...state.centroids, ...state.samples.map((s) => s.v), ...state.queries.map((q) => q.query)]);
     resetQueryDefaults();
-    $('#snapshot-url').value = abs;
+    $('#snapshot-url').value = viaHost ? '' : abs;
+    if (viaHost) $('#host-url').value = abs;
     if (queriesUrl) $('#queries-url').value = queriesUrl;
     const params = new URLSearchParams(location.search);
-    params.set('snapshot', abs);
+    params.delete(viaHost ? 'snapshot' : 'host');
+    params.set(viaHost ? 'host' : 'snapshot', abs);
     if (queriesUrl) params.set('queries', queriesUrl);
     else params.delete('queries');
     history.replaceState(null, '', `?${params}`);
@@ -790,12 +796,27 @@ function wire() {
   wireMap();
 }
 
+/** The origin, when this page is served by a shardvec host (`shardvec
+ * serve --demo-dir`, at /demo/); otherwise null. */
+async function servingHost() {
+  if (!location.pathname.startsWith('/demo/') || !location.protocol.startsWith('http')) return null;
+  try {
+    const r = await fetch(`${location.origin}/v1/snapshot`);
+    return r.ok && typeof (await r.json()).manifest_ref === 'string' ? location.origin : null;
+  } catch {
+    return null;
+  }
+}
+
 const ready = (async () => {
   wire();
   await loadWasm();
   const params = new URLSearchParams(location.search);
   const snapshot = params.get('snapshot');
-  if (snapshot) {
+  const host = params.get('host') ?? (snapshot ? null : await servingHost());
+  if (host) {
+    await loadSnapshot(host, params.get('queries') || undefined, true).catch(() => {});
+  } else if (snapshot) {
     $('#snapshot-url').value = snapshot;
     await loadSnapshot(snapshot, params.get('queries') || undefined).catch(() => {});
   } else {

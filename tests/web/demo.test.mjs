@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { ROOT, fixturesDir, loadCase, serve } from '../wasm/helpers.mjs';
+import { postJson, startHost } from '../wasm/hosts.mjs';
 
 const CHROMIUM = process.env.SHARDVEC_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'tests/web/artifacts');
@@ -53,7 +54,7 @@ after(async () => {
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
-async function openPage(query = '') {
+async function openPage(query = '', url = `${server.url}/index.html`) {
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
@@ -64,7 +65,7 @@ async function openPage(query = '') {
     const u = new URL(r.url());
     if (u.protocol !== 'data:' && u.hostname !== '127.0.0.1') problems.push(`request to ${r.url()}`);
   });
-  await page.goto(`${server.url}/index.html${query}`);
+  await page.goto(`${url}${query}`);
   await page.evaluate(() => window.demo.ready);
   return page;
 }
@@ -282,6 +283,38 @@ describe('web demo in headless Chromium', () => {
     await page.waitForFunction(() => document.body.dataset.state === 'error');
     assert.match(await page.textContent('#status'), new RegExp(`GET ${server.url}/peer/nope/_CURRENT: HTTP 404`));
     await page.close();
+  });
+
+  test('served by a shardvec host: its snapshot, and live search on it', async () => {
+    const c = loadCase('sqlitevec_cluster_cosine');
+    const host = await startHost(c.dir, { args: ['--demo-dir', path.join(ROOT, 'web-demo')] });
+    try {
+      const page = await openPage('', `${host.url}/demo/`);
+      await waitReady(page);
+      await checkShardTable(page, c);
+      assert.equal(await page.inputValue('#host-url'), host.url);
+      await checkVectorRoutes(page, c, 6);
+      const q = c.recorded.queries[0];
+      await page.evaluate((v) => window.demo.setQuery(v), q.query);
+      await page.locator('#top-k').fill('7');
+      const [resp] = await Promise.all([
+        page.waitForResponse((r) => r.url() === `${host.url}/v1/search`),
+        page.click('#search-button'),
+      ]);
+      const answer = await resp.json();
+      assert.equal(resp.status(), 200, JSON.stringify(answer));
+      await page.waitForSelector('#search-output table');
+      const shown = await page.$$eval('#search-output tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent));
+      assert.deepEqual(shown, answer.results.map((r) => String(r.id)));
+      assert.equal(shown.length, 7);
+      // The host's answer to the page is its answer to anyone.
+      const direct = await postJson(`${host.url}/v1/search`, resp.request().postDataJSON());
+      assert.deepEqual(direct.body.results, answer.results);
+      await shot(page, 'served-by-host');
+      await page.close();
+    } finally {
+      await host.stop();
+    }
   });
 
   test('no page errors, no requests beyond 127.0.0.1', () => {
