@@ -26,10 +26,13 @@
 //!   edge workers.
 //! - [`history`] (manifests under a prefix, rollback) and [`verify`]
 //!   (recall@k of routed search against exact brute force).
+//! - [`bench`]: latency, throughput, recall, bytes read and the SIMD
+//!   brute-force floor of a snapshot (`shardvec bench`).
 //! - [`synthetic`]: seeded clustered data for the demo, tests and benchmarks.
 //! - [`Error`]: the crate's one error type.
 
 pub mod backend;
+pub mod bench;
 pub mod blocking;
 pub mod cache;
 mod error;

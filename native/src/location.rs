@@ -193,6 +193,16 @@ impl SnapshotLocation {
         }
     }
 
+    /// The same location read through another store (an adapter around
+    /// this one's, such as a counting or throttling store).
+    pub fn with_store(&self, store: Arc<dyn ObjectStore>) -> Self {
+        SnapshotLocation {
+            store,
+            base: self.base.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store

@@ -256,6 +256,6 @@ pub async fn verify(
 }
 
 /// Ids compare by value; LanceDB shards return every id as a string.
-fn same_id(a: &VectorId, b: &VectorId) -> bool {
+pub(crate) fn same_id(a: &VectorId, b: &VectorId) -> bool {
     a == b || a.to_string() == b.to_string()
 }

@@ -122,9 +122,11 @@ pub(crate) async fn get(
     })
     .await?;
     if !(200..300).contains(&resp.status) {
-        return Err(format!("GET {url}: HTTP {} {}", resp.status, resp.status_text)
-            .trim_end()
-            .to_string());
+        return Err(
+            format!("GET {url}: HTTP {} {}", resp.status, resp.status_text)
+                .trim_end()
+                .to_string(),
+        );
     }
     Ok(resp.body)
 }

@@ -8,7 +8,8 @@
 //! decoded only for the rows returned.
 //!
 //! Each shard keeps a small pool of read connections with their prepared
-//! statement cached, so concurrent searches of one shard do not serialise.
+//! statement cached, so concurrent searches of one shard do not serialise;
+//! they read the file through a memory map.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
@@ -25,6 +26,10 @@ pub const SHARD_FILE: &str = "shard.db";
 
 /// Connections kept per shard once released (more may be open at peaks).
 const POOL_SIZE: usize = 8;
+
+/// Largest part of a shard file read through `mmap` (address space only;
+/// pages are shared between a shard's connections and with the OS cache).
+const MMAP_BYTES: i64 = 1 << 34;
 
 const SEARCH_SQL: &str = "\
 SELECT m.original_id, v.distance, p.payload
@@ -123,6 +128,12 @@ impl SqliteVecShard {
                 .error(format!("cannot open {}: {e}", self.path.display()))
         })?;
         conn.set_prepared_statement_cache_capacity(4);
+        // Read the (immutable, read-only) file through a memory map: a KNN
+        // query scans every vector chunk, and through SQLite's small page
+        // cache each scan was a pread per page — about a third of the
+        // search time in the profile (BENCHMARKS.md).
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+            .map_err(|e| self.source.error(format!("cannot set mmap_size: {e}")))?;
         Ok(conn)
     }
 

@@ -1,10 +1,12 @@
 //! The `shardvec` command-line tool.
 //!
 //! Read side (`read.rs`): `info`, `shards`, `route`, `search`.
+//! Benchmarks: `bench` and `synth` (`bench.rs`).
 //! Operator side: `build` (`build.rs`), `history`, `rollback` and `verify`
 //! (`ops.rs`), `demo` (`demo.rs`), the one-command tour, and `serve`
 //! (`serve.rs`), the host server.
 
+mod bench;
 mod build;
 mod demo;
 mod ops;
@@ -95,6 +97,11 @@ enum Command {
     },
     /// Recall@k of routed search against exact brute force, per num_probes.
     Verify(ops::VerifyArgs),
+    /// Time a snapshot: cold open and first query, warm p50/p99 and
+    /// throughput from concurrent callers, recall, bytes read, peak RSS.
+    Bench(bench::BenchArgs),
+    /// Write seeded clustered vectors and queries (.npy) for benchmarks.
+    Synth(bench::SynthArgs),
     /// Serve a snapshot over HTTP/JSON: routed search for clients,
     /// per-shard search and routing files for edge workers, health,
     /// metrics and the web demo.
@@ -141,6 +148,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Verify(a) => ops::verify(&a).await,
         Command::Demo(a) => demo::run(&a).await,
         Command::Serve(a) => serve::run(&a).await,
+        Command::Bench(a) => bench::run(&a).await,
+        Command::Synth(a) => bench::synth(&a),
     }
 }
 
