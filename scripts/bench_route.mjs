@@ -31,10 +31,12 @@ const current = JSON.parse(currentText);
 // manifest key is what follows `manifests/`.
 const key = current.manifest_ref.slice(current.manifest_ref.indexOf('manifests/'));
 const manifest = fs.readFileSync(path.join(dir, key));
-const probe = Snapshot.fromParts(manifest, currentText);
-const meta = probe.vectorMeta();
-const artefact = (ref) => (ref ? fs.readFileSync(path.join(dir, ref.slice(ref.indexOf('vector_meta/')))) : undefined);
-const snap = Snapshot.fromParts(manifest, currentText, artefact(meta.centroids_ref), artefact(meta.hyperplanes_ref));
+// The routing artefacts the writer publishes next to the run's metadata.
+const artefact = (name) => {
+  const file = path.join(dir, `vector_meta/run_id=${current.run_id}/${name}`);
+  return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+};
+const snap = Snapshot.fromParts(manifest, currentText, artefact('centroids.npy'), artefact('hyperplanes.npy'));
 const queries = npyRows(queriesFile);
 const opts = probes ? { numProbes: Number(probes) } : undefined;
 for (const q of queries) snap.route(q, opts);

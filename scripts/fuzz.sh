@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FIXTURES="${SHARDVEC_FIXTURES:-$PWD/../shared/fixtures/peer}"
 CACHE="${SHARDVEC_FUZZ_CACHE:-$HOME/.cache/shardvec-fuzz}"
-TARGETS=(manifest sqlite npy current)
+TARGETS=(manifest sqlite npy current cel host_json)
 
 # Copies files into a corpus folder under content-hash names.
 add() {
@@ -30,6 +30,16 @@ seed() {
     manifest|sqlite) add "$dir" "$FIXTURES"/*/manifests/*/manifest ;;
     npy) add "$dir" "$FIXTURES"/*/vector_meta/*/*.npy ;;
     current) add "$dir" "$FIXTURES"/*/_CURRENT ;;
+    cel)
+      printf 'shard_hash(tenant) %% 8u\0{"tenant": "acme"}' >"$dir/seed-hash"
+      printf 'region == "eu" ? 1 : (size(name) > 3 ? 2u : 3)\0{"region": "us", "name": "abcd"}' >"$dir/seed-ternary"
+      printf 'int(x) * 2 + shard_hash(b"\\x01")\0{"x": 3.5}' >"$dir/seed-bytes"
+      ;;
+    host_json)
+      printf '{"query": [0.5, -1, 2e3], "top_k": 5, "num_probes": 2}' >"$dir/seed-search"
+      printf '{"query": [1], "routing_context": {"tenant": "acme", "n": 7}}' >"$dir/seed-context"
+      printf '{"query": [1, 2], "top_k": 3, "shard_ids": [0, 4], "manifest_ref": "s3://b/p/manifests/x/manifest"}' >"$dir/seed-shards"
+      ;;
   esac
   add "$dir" core/fuzz/regressions/"$target"/*
   echo "$dir"

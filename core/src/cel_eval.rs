@@ -20,6 +20,96 @@ use crate::types::ShardId;
 
 /// Longest expression accepted from a manifest.
 pub const MAX_EXPR_LEN: usize = 4096;
+/// Most nodes an expression may have once parsed (macros expanded).
+pub const MAX_EXPR_NODES: usize = 512;
+/// Deepest nesting of an expression.
+pub const MAX_EXPR_DEPTH: usize = 48;
+/// Longest string or bytes value a routing context may bind.
+pub const MAX_CONTEXT_VALUE_LEN: usize = 64 * 1024;
+
+// ## Cost bound
+//
+// Expressions come from manifests, so a hostile one must not hang a reader
+// or exhaust its memory. The `cel` interpreter has no step budget, so the
+// bound is structural, checked once at compile time: no comprehension
+// (`all`, `exists`, `exists_one`, `map`, `filter` — CEL's only loops, whose
+// nesting multiplies cost), at most MAX_EXPR_NODES nodes and MAX_EXPR_DEPTH
+// levels. Without loops every node is evaluated at most once, so a route
+// costs O(nodes × largest value); values bound from the context are capped
+// at MAX_CONTEXT_VALUE_LEN, so the worst case is a few tens of MiB of
+// string concatenation, not unbounded. (Regular expressions run on the
+// `regex` crate, which matches in linear time.)
+
+/// Compiles `expr` (untyped columns) for `num_dbs` shards and routes
+/// `ctx`: the entry point of the `cel` fuzz target and of the regression
+/// tests of hostile expressions. Not a stable API.
+#[doc(hidden)]
+pub fn route_expr(expr: &str, ctx: &RoutingContext, num_dbs: u32) -> Result<ShardId> {
+    let spec = CelSpec {
+        expr: expr.to_string(),
+        columns: Default::default(),
+        routing_values: None,
+    };
+    CelRouter::new(&spec, num_dbs)?
+        .route(ctx)
+        .map(|(_, _, s)| s)
+}
+
+/// Checks the structural cost bound of a parsed expression.
+fn check_cost(root: &cel::IdedExpr) -> core::result::Result<(), String> {
+    use cel::common::ast::{EntryExpr, Expr};
+    let mut stack: Vec<(&cel::IdedExpr, usize)> = Vec::from([(root, 1)]);
+    let mut nodes = 0;
+    while let Some((e, depth)) = stack.pop() {
+        nodes += 1;
+        if nodes > MAX_EXPR_NODES {
+            return Err(format!("more than {MAX_EXPR_NODES} nodes"));
+        }
+        if depth > MAX_EXPR_DEPTH {
+            return Err(format!("nested deeper than {MAX_EXPR_DEPTH} levels"));
+        }
+        let d = depth + 1;
+        match &e.expr {
+            Expr::Comprehension(_) => {
+                return Err(
+                    "comprehensions (all, exists, exists_one, map, filter) are not allowed in \
+                     routing expressions: their cost is unbounded"
+                        .to_string(),
+                )
+            }
+            Expr::Call(c) => {
+                stack.extend(c.target.iter().map(|t| (t.as_ref(), d)));
+                stack.extend(c.args.iter().map(|a| (a, d)));
+            }
+            Expr::List(l) => stack.extend(l.elements.iter().map(|x| (x, d))),
+            Expr::Select(s) => stack.push((s.operand.as_ref(), d)),
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    match &entry.expr {
+                        EntryExpr::MapEntry(me) => {
+                            stack.push((&me.key, d));
+                            stack.push((&me.value, d));
+                        }
+                        EntryExpr::StructField(f) => stack.push((&f.value, d)),
+                    }
+                }
+            }
+            Expr::Struct(s) => {
+                for entry in &s.entries {
+                    match &entry.expr {
+                        EntryExpr::MapEntry(me) => {
+                            stack.push((&me.key, d));
+                            stack.push((&me.value, d));
+                        }
+                        EntryExpr::StructField(f) => stack.push((&f.value, d)),
+                    }
+                }
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    Ok(())
+}
 
 /// A compiled CEL routing expression.
 pub(crate) struct CelRouter {
@@ -113,6 +203,7 @@ impl CelRouter {
         let program = env
             .compile(&spec.expr)
             .map_err(|e| compile_err(e.to_string()))?;
+        check_cost(program.expression()).map_err(compile_err)?;
         let refs = program.references();
         let required = spec
             .columns
@@ -142,6 +233,18 @@ impl CelRouter {
         cx.add_function("shard_hash", cel_shard_hash)
             .map_err(|e| Error::CelEval(e.to_string()))?;
         for (name, value) in ctx.iter() {
+            let len = match value {
+                RoutingValue::Str(s) => s.len(),
+                RoutingValue::Bytes(b) => b.len(),
+                _ => 0,
+            };
+            if len > MAX_CONTEXT_VALUE_LEN {
+                return Err(Error::CelVariableType {
+                    name: name.to_string(),
+                    expected: "at most 64 KiB",
+                    got: format!("{} of {len} bytes", value.kind()),
+                });
+            }
             let v = match self.spec.columns.get(name) {
                 Some(&ty) => coerce(name, ty, value)?,
                 None => to_cel(value),
@@ -309,6 +412,52 @@ mod tests {
                 .2,
             ShardId(2)
         );
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_at_compile_time() {
+        let compile = |expr: &str| {
+            let spec = CelSpec {
+                expr: expr.into(),
+                columns: BTreeMap::new(),
+                routing_values: None,
+            };
+            CelRouter::new(&spec, 4)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        // Loops, the only way to multiply cost, and their nesting.
+        for expr in [
+            "[1, 2, 3].all(x, x > 0) ? 1 : 0",
+            "[1, 2].exists(x, [1, 2].exists(y, x == y)) ? 1 : 0",
+            "size([1, 2, 3].map(x, [1, 2, 3].map(y, x * y))) % 4",
+            "size([1, 2].filter(x, x > 1))",
+        ] {
+            let e = compile(expr).unwrap_err();
+            assert!(e.contains("comprehensions"), "{expr}: {e}");
+        }
+        let many = format!("size([{}1]) % 4", "1, ".repeat(600));
+        assert!(compile(&many).unwrap_err().contains("nodes"));
+        let chain = format!("{}1", "1 + ".repeat(600));
+        assert!(compile(&chain).is_err());
+        let deep = format!("{}1{}", "-(".repeat(60), ")".repeat(60));
+        let e = compile(&deep).unwrap_err();
+        assert!(e.contains("deeper") || e.contains("recursion"), "{e}");
+        let long = format!("{}1", " ".repeat(MAX_EXPR_LEN));
+        assert!(compile(&long).unwrap_err().contains("longer than"));
+        // What routing needs still compiles.
+        compile("shard_hash(tenant) % 4u").unwrap();
+        compile("has(ctx.region) && ctx.region == 'eu' ? 1 : 2").unwrap();
+    }
+
+    #[test]
+    fn huge_context_values_are_refused() {
+        let r = router("shard_hash(t) % 4u", &[], None);
+        let big = RoutingValue::Str("x".repeat(MAX_CONTEXT_VALUE_LEN + 1));
+        let e = r.route(&ctx(&[("t", big)])).unwrap_err();
+        assert!(e.to_string().contains("at most 64 KiB"), "{e}");
+        let ok = RoutingValue::Str("x".repeat(MAX_CONTEXT_VALUE_LEN));
+        r.route(&ctx(&[("t", ok)])).unwrap();
     }
 
     #[test]

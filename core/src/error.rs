@@ -153,6 +153,9 @@ pub enum Error {
     /// The expression's value is not an integer shard id.
     #[error("CEL result {0} is not an integer shard id")]
     CelResultNotInteger(String),
+    /// A request body is not a valid request (JSON shape or types).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// The expression's value is not one of the manifest's `routing_values`.
     #[error("CEL result {0} is not one of the snapshot's routing_values")]
     UnknownRoutingValue(String),
@@ -176,6 +179,7 @@ impl Error {
                 | Error::CelEval(_)
                 | Error::CelResultNotInteger(_)
                 | Error::UnknownRoutingValue(_)
+                | Error::InvalidRequest(_)
         )
     }
 

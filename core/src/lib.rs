@@ -44,12 +44,19 @@ extern crate std;
 
 #[cfg(feature = "cel")]
 mod cel_eval;
+/// Entry points for fuzz targets; not a stable API.
+#[cfg(feature = "cel")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::cel_eval::route_expr;
+}
 pub mod current;
 pub mod distance;
 mod error;
 pub mod manifest;
 pub mod merge;
 pub mod npy;
+pub mod request;
 pub mod resolve;
 pub mod router;
 pub mod routing_value;

@@ -56,3 +56,34 @@ fn current_regressions_are_errors() {
         assert!(CurrentPointer::parse(&bytes).is_err(), "{name}");
     }
 }
+
+#[test]
+fn cel_regressions_are_errors() {
+    for (name, bytes) in inputs("cel") {
+        let (expr, ctx) = match bytes.iter().position(|&b| b == 0) {
+            Some(i) => (&bytes[..i], &bytes[i + 1..]),
+            None => (&bytes[..], &b"{}"[..]),
+        };
+        let expr = std::str::from_utf8(expr).expect("utf-8 expression");
+        let json: serde_json::Value = serde_json::from_slice(ctx).expect("JSON context");
+        let ctx = shardvec_core::RoutingContext::from_json(&json).expect("context");
+        let started = std::time::Instant::now();
+        let r = shardvec_core::__fuzz::route_expr(expr, &ctx, 8);
+        assert!(r.is_err(), "{name}: {r:?}");
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn host_json_regressions_are_errors() {
+    use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
+    for (name, bytes) in inputs("host_json") {
+        let search = SearchRequest::parse(&bytes).and_then(|r| r.context().map(|_| r));
+        assert!(search.is_err(), "{name}: {search:?}");
+        assert!(ShardsSearchRequest::parse(&bytes).is_err(), "{name}");
+    }
+}

@@ -10,8 +10,9 @@
 //! when complete, and a finished version is never modified: a handle opened
 //! on one version keeps reading exactly those bytes even while another
 //! process, or a refresh in this one, installs a newer version next to it.
-//! A damaged version (a file missing or of the wrong size) is moved aside and
-//! downloaded again. The shard folder's `.lock` file (an OS file lock)
+//! A damaged version (a file missing or of the wrong size, no identity, or
+//! — found by the backend — a file that does not open or fails SQLite's
+//! `quick_check`, see [`discard`]) is moved aside and downloaded again. The shard folder's `.lock` file (an OS file lock)
 //! serialises processes and threads sharing one `local_root`; a process that
 //! dies mid-download leaves only a temporary folder behind, which the next
 //! download removes. Versions are not deleted while readers may use them:
@@ -200,6 +201,26 @@ pub async fn ensure(
     }
     drop(lock);
     Ok(version)
+}
+
+/// Moves a cached version that turned out damaged (its files have the
+/// right sizes but do not open) aside, so the next [`ensure`] downloads it
+/// again. Handles already open on it keep their files until they close.
+pub async fn discard(version: &Path) -> Result<()> {
+    let v = version.to_path_buf();
+    blocking(version.to_path_buf(), move || {
+        let Some(dir) = v.parent() else {
+            return Ok(());
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        match fs::rename(&v, dir.join(format!(".old-{}-{stamp}", std::process::id()))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    })
+    .await
 }
 
 /// Streams one object into `dest`, checking its size as it goes.

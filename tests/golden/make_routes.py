@@ -10,8 +10,8 @@ files; CI runs only those tests, on the committed JSON.
 
 Routing distances are float32 computations. Where ties matter (the designed
 exact ties below) the arithmetic is the one FORMAT.md implies and shardvec's
-core documents: float32 products accumulated in index order, `sqrt` and the
-cosine formula in float32. This script emulates that bit for bit with numpy
+core documents: float32 products accumulated in NumPy's pairwise order,
+`sqrt` and the cosine formula in float32. This script emulates that bit for bit with numpy
 float32 operations (each one rounded), checks that its rules reproduce every
 route the reference implementation recorded in the peer fixtures, and keeps
 only random queries whose routes a float64 computation agrees with (so no
@@ -76,25 +76,47 @@ def load_case(fixtures, case):
 # ---- float32 arithmetic as FORMAT.md defines it ------------------------------
 
 
+def pairwise_cols(t):
+    """Sum over axis 1 of float32 terms `t` [rows, n], in the order of
+    NumPy's `pairwise_sum` (loops_utils.h.src), every addition rounded to
+    float32: fewer than 8 terms in index order; up to 128 as 8 interleaved
+    partial sums combined ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest
+    in order; longer runs split in halves whose first is a multiple of 8."""
+    n = t.shape[1]
+    if n < 8:
+        res = np.zeros(t.shape[0], dtype=F32)
+        for i in range(n):
+            res = (res + t[:, i]).astype(F32)
+        return res
+    if n <= 128:
+        r = [t[:, j].astype(F32) for j in range(8)]
+        whole = n - n % 8
+        for i in range(8, whole, 8):
+            for j in range(8):
+                r[j] = (r[j] + t[:, i + j]).astype(F32)
+        res = (((r[0] + r[1]).astype(F32) + (r[2] + r[3]).astype(F32)).astype(F32)
+               + ((r[4] + r[5]).astype(F32) + (r[6] + r[7]).astype(F32)).astype(F32)).astype(F32)
+        for i in range(whole, n):
+            res = (res + t[:, i]).astype(F32)
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return (pairwise_cols(t[:, :n2]) + pairwise_cols(t[:, n2:])).astype(F32)
+
+
 def seq_dot(rows, q):
     """Dot product of every row of `rows` with `q`: float32 products summed
-    in index order, each operation rounded to float32."""
+    in pairwise order (`pairwise_cols`)."""
     rows = np.atleast_2d(rows).astype(F32)
     q = np.asarray(q, dtype=F32)
-    acc = np.zeros(rows.shape[0], dtype=F32)
-    for i in range(rows.shape[1]):
-        acc = (acc + (rows[:, i] * q[i]).astype(F32)).astype(F32)
-    return acc
+    return pairwise_cols((rows * q[None, :]).astype(F32))
 
 
 def seq_l2(rows, q):
     rows = np.atleast_2d(rows).astype(F32)
     q = np.asarray(q, dtype=F32)
-    acc = np.zeros(rows.shape[0], dtype=F32)
-    for i in range(rows.shape[1]):
-        d = (rows[:, i] - q[i]).astype(F32)
-        acc = (acc + (d * d).astype(F32)).astype(F32)
-    return acc
+    d = (rows - q[None, :]).astype(F32)
+    return pairwise_cols((d * d).astype(F32))
 
 
 def distances_f32(metric, centroids, q):
@@ -235,22 +257,16 @@ def ulp_search(q0, target, rng, tries=400_000, batch=20_000):
 
 def batch_distances(metric, c, qs):
     """Distances from each query in `qs` to one centroid `c` (float32,
-    sequential), vectorised over the queries."""
+    pairwise sums), vectorised over the queries."""
     qs = qs.astype(F32)
     c = np.asarray(c, dtype=F32)
-    acc = np.zeros(len(qs), dtype=F32)
     if metric == "l2":
-        for i in range(qs.shape[1]):
-            d = (c[i] - qs[:, i]).astype(F32)
-            acc = (acc + (d * d).astype(F32)).astype(F32)
-        return acc
-    for i in range(qs.shape[1]):
-        acc = (acc + (c[i] * qs[:, i]).astype(F32)).astype(F32)
+        d = (c[None, :] - qs).astype(F32)
+        return pairwise_cols((d * d).astype(F32))
+    acc = pairwise_cols((qs * c[None, :]).astype(F32))
     if metric == "dot_product":
         return (-acc).astype(F32)
-    qq = np.zeros(len(qs), dtype=F32)
-    for i in range(qs.shape[1]):
-        qq = (qq + (qs[:, i] * qs[:, i]).astype(F32)).astype(F32)
+    qq = pairwise_cols((qs * qs).astype(F32))
     qnorm = np.sqrt(qq).astype(F32)
     cnorm = np.sqrt(seq_dot(c[None, :], c)[0]).astype(F32)
     denom = ((cnorm * qnorm).astype(F32) + F32(1e-10)).astype(F32)

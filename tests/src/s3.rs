@@ -35,6 +35,30 @@ impl S3Server {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        Self::start_on(port)
+    }
+
+    /// Stops the server (an outage: connections are refused). Its data is
+    /// lost (moto keeps it in memory).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh server on the same port after [`S3Server::stop`].
+    pub fn restart(&mut self) {
+        let port = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let mut fresh = Self::start_on(port);
+        // `fresh` leaves with the old (stopped) child.
+        std::mem::swap(&mut self.child, &mut fresh.child);
+    }
+
+    fn start_on(port: u16) -> S3Server {
         let child = Command::new("python3")
             .args([
                 "-m",

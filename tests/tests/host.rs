@@ -466,6 +466,76 @@ async fn shutdown_finishes_the_request_in_flight() {
         .is_err());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_malformed_clients_do_not_hurt_the_others() {
+    use tokio::io::AsyncWriteExt;
+    let case = Case::load("sqlitevec_cluster_cosine");
+    let host = TestHost::start(
+        case.dir.to_str().unwrap(),
+        HostOptions::new().max_body_bytes(64 * 1024),
+    )
+    .await;
+    let addr = host.url.trim_start_matches("http://").to_string();
+    let rss = || -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let rss_before = rss();
+    // 64 slow clients (half a request line, then silence), 32 sending
+    // garbage, 32 announcing a gigabyte body and sending a little of it.
+    let mut held = Vec::new();
+    for i in 0..128 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let bytes: Vec<u8> = match i % 4 {
+            0 | 1 => b"POST /v1/sea".to_vec(),
+            2 => (0..4096u32).map(|x| (x * 7919 % 251) as u8).collect(),
+            _ => b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"query\": [".to_vec(),
+        };
+        let _ = s.write_all(&bytes).await;
+        held.push(s);
+    }
+    let client = reqwest::Client::new();
+    let q = &case.recorded.queries[0];
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (status, health) = get(&client, &format!("{}/healthz", host.url)).await;
+        assert_eq!(status, 200, "{health}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "healthz took {:?}",
+            t.elapsed()
+        );
+        let (status, v) = post(&client, &format!("{}/v1/search", host.url), &search_body(q)).await;
+        assert_eq!(status, 200, "{v}");
+        assert_results(
+            "beside slow clients",
+            &results(&v["results"]),
+            &q.results,
+            false,
+        );
+    }
+    // A body over the limit is refused without being read whole.
+    let big = format!("{{\"query\": [{}]}}", vec!["0.5"; 40_000].join(","));
+    let resp = client
+        .post(format!("{}/v1/search", host.url))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    drop(held);
+    let grown = rss().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "RSS grew {grown} KiB");
+    let (status, _) = get(&client, &format!("{}/healthz", host.url)).await;
+    assert_eq!(status, 200);
+}
+
 /// A bounded load run: a fixed number of requests from concurrent clients,
 /// every answer checked against the reader's own. Prints throughput and
 /// latency percentiles (recorded in BENCHMARKS.md from a release build).

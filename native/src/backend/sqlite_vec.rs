@@ -74,15 +74,32 @@ impl ShardBackend for SqliteVecBackend {
         source: &'a ShardSource,
     ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
         Box::pin(async move {
-            let dir = source
-                .cache(vec![(SHARD_FILE.to_string(), source.meta.db_bytes)])
-                .await?;
-            let path = dir.join(SHARD_FILE);
-            let src = source.clone();
-            let shard = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
-                .await
-                .map_err(|e| source.error(e))??;
-            Ok(Arc::new(SqliteVecSearcher(Arc::new(shard))) as Arc<dyn ShardSearcher>)
+            let files = vec![(SHARD_FILE.to_string(), source.meta.db_bytes)];
+            // A cached file of the right size can still be damaged (bit rot,
+            // a writer outside shardvec): one that does not open or fails
+            // the integrity check is discarded and downloaded once more.
+            let mut attempt = 0;
+            loop {
+                let dir = source.cache(files.clone()).await?;
+                let path = dir.join(SHARD_FILE);
+                let src = source.clone();
+                let opened = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
+                    .await
+                    .map_err(|e| source.error(e))?;
+                match opened {
+                    Ok(shard) => {
+                        return Ok(
+                            Arc::new(SqliteVecSearcher(Arc::new(shard))) as Arc<dyn ShardSearcher>
+                        )
+                    }
+                    Err(e) if attempt == 0 => {
+                        tracing::warn!(shard = source.id().0, error = %e, "cached shard damaged; downloading it again");
+                        crate::cache::discard(&dir).await?;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         })
     }
 }
@@ -113,6 +130,15 @@ impl SqliteVecShard {
             if !tables.iter().any(|n| n == t) {
                 return Err(source.error(format!("table `{t}` is missing")));
             }
+        }
+        // Every page read once: b-tree structure and record formats (not
+        // index contents, which `integrity_check` would add at many times
+        // the cost).
+        let check: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(|e| source.error(format!("integrity check failed: {e}")))?;
+        if check != "ok" {
+            return Err(source.error(format!("integrity check failed: {check}")));
         }
         shard.release(conn);
         Ok(shard)

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use shardvec_core::{RoutingContext, ShardId};
+use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
+use shardvec_core::ShardId;
 use subtle::ConstantTimeEq;
 use tower_http::services::ServeDir;
 
@@ -76,14 +76,24 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(r.status(), "body_too_large", r.body_text())
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_json", r.body_text())
+            ApiError::new(r.status(), "bad_request", r.body_text())
         }
     }
+}
+
+/// A request body parsed by the core's parser (the one the `host_json`
+/// fuzz target exercises).
+fn parse_body<T>(
+    body: Result<Bytes, BytesRejection>,
+    parse: impl Fn(&[u8]) -> shardvec_core::Result<T>,
+) -> ApiResult<T> {
+    let body = body?;
+    parse(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))
 }
 
 impl IntoResponse for ApiError {
@@ -257,36 +267,17 @@ async fn routing_file(
         .into_response())
 }
 
-fn default_top_k() -> usize {
-    10
-}
-
 /// `POST /v1/search`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchRequest {
-    query: Vec<f32>,
-    #[serde(default = "default_top_k")]
-    top_k: usize,
-    num_probes: Option<u32>,
-    shard_ids: Option<Vec<u32>>,
-    routing_context: Option<Value>,
-}
-
 async fn search(
     State(s): State<Arc<Shared>>,
-    body: Result<Json<SearchRequest>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(req) = body?;
+    let req = parse_body(body, SearchRequest::parse)?;
     check_top_k(&s, req.top_k)?;
     let mut opts = SearchOptions::new();
     opts.num_probes = req.num_probes;
-    opts.shard_ids = req
-        .shard_ids
-        .map(|ids| ids.into_iter().map(ShardId).collect());
-    if let Some(ctx) = &req.routing_context {
-        opts.routing_context = Some(RoutingContext::from_json(ctx).map_err(Error::from)?);
-    }
+    opts.shard_ids = req.shards();
+    opts.routing_context = req.context().map_err(Error::from)?;
     let route = s.reader.route(&req.query, &opts)?;
     check_served(&s, &route)?;
     let resp = within(&s, s.reader.search(&req.query, req.top_k, &opts)).await?;
@@ -300,22 +291,13 @@ async fn search(
 }
 
 /// `POST /v1/shards/search`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShardsSearchRequest {
-    query: Vec<f32>,
-    top_k: usize,
-    shard_ids: Vec<u32>,
-    manifest_ref: Option<String>,
-}
-
 async fn shards_search(
     State(s): State<Arc<Shared>>,
-    body: Result<Json<ShardsSearchRequest>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(req) = body?;
+    let req = parse_body(body, ShardsSearchRequest::parse)?;
     check_top_k(&s, req.top_k)?;
-    let ids: Vec<ShardId> = req.shard_ids.into_iter().map(ShardId).collect();
+    let ids = req.shards();
     check_served(&s, &ids)?;
     let resp = within(
         &s,

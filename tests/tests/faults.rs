@@ -1,0 +1,461 @@
+//! Faults, with real components: an S3 server on loopback (moto) stopped
+//! and restarted mid-run, shard objects deleted or truncated after publish,
+//! a damaged local cache, several processes sharing one `local_root`, and
+//! a soak of 16 threads searching while `_CURRENT` flips 200 times.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shardvec::{
+    AsyncShardedVectorReader, Error, ReaderOptions, SearchOptions, ShardedVectorReader,
+    StoreOptions,
+};
+use shardvec_core::{SearchResult, ShardId};
+use shardvec_e2e::s3::S3Server;
+use shardvec_e2e::{assert_same_results, copy_dir, current_manifest_url, fixtures_dir, Case};
+
+const CASE: &str = "sqlitevec_cluster_cosine";
+
+fn query() -> Vec<f32> {
+    Case::load(CASE).recorded.queries[0].query.clone()
+}
+
+fn only(ids: &[u32]) -> SearchOptions {
+    SearchOptions::new().shard_ids(ids.iter().copied().map(ShardId).collect::<Vec<_>>())
+}
+
+/// The answer of the pristine fixture for `shards` (on a thread of its
+/// own, so async tests can ask too).
+fn pristine(shards: &[u32]) -> Vec<SearchResult> {
+    let shards = shards.to_vec();
+    std::thread::spawn(move || {
+        let root = tempfile::tempdir().unwrap();
+        let r = ShardedVectorReader::open(
+            fixtures_dir().join(CASE).to_str().unwrap(),
+            root.path(),
+            ReaderOptions::new(),
+        )
+        .unwrap();
+        r.search(&query(), 10, &only(&shards)).unwrap().results
+    })
+    .join()
+    .unwrap()
+}
+
+/// The file of shard `sid` in a copy of the fixture.
+fn shard_file(prefix: &Path, sid: u32) -> PathBuf {
+    let dir = prefix.join("shards");
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.ends_with("shard.db")
+                && p.to_string_lossy().contains(&format!("/db={sid:05}/"))
+            {
+                return p;
+            }
+        }
+    }
+    panic!("no shard.db for shard {sid} under {}", prefix.display())
+}
+
+#[test]
+fn a_deleted_or_truncated_shard_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(CASE), &prefix);
+    std::fs::remove_file(shard_file(&prefix, 2)).unwrap();
+    let f = shard_file(&prefix, 3);
+    let len = std::fs::metadata(&f).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let r = ShardedVectorReader::open(prefix.to_str().unwrap(), root.path(), ReaderOptions::new())
+        .unwrap();
+    let q = query();
+    for sid in [2, 3] {
+        let e = r.search(&q, 10, &only(&[sid])).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("db={sid:05}")) || msg.contains(&format!("shard {sid}")),
+            "shard {sid}: {msg}"
+        );
+        assert!(
+            matches!(
+                e,
+                Error::Store { .. } | Error::Backend { .. } | Error::Cache { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    // The other shards keep answering, exactly.
+    let got = r.search(&q, 10, &only(&[0, 1])).unwrap().results;
+    assert_same_results("healthy shards", &got, &pristine(&[0, 1]));
+}
+
+#[test]
+fn a_damaged_local_cache_is_downloaded_again() {
+    let prefix = fixtures_dir().join(CASE);
+    let root = tempfile::tempdir().unwrap();
+    let all = [0, 1, 2, 3, 4, 5, 6, 7];
+    let want = pristine(&all);
+    {
+        let r =
+            ShardedVectorReader::open(prefix.to_str().unwrap(), root.path(), ReaderOptions::new())
+                .unwrap();
+        assert_same_results(
+            "first",
+            &r.search(&query(), 10, &only(&all)).unwrap().results,
+            &want,
+        );
+    }
+    let cached = |sid: u32| -> PathBuf {
+        let dir = root.path().join(format!("shard_{sid:05}"));
+        let v = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("v-"))
+            .unwrap();
+        v.join("shard.db")
+    };
+    // Truncated (size differs from db_bytes).
+    let f0 = cached(0);
+    let len = std::fs::metadata(&f0).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f0)
+        .unwrap()
+        .set_len(len - 4096)
+        .unwrap();
+    // Same size, damaged pages (fails SQLite's quick_check).
+    let f1 = cached(1);
+    let mut bytes = std::fs::read(&f1).unwrap();
+    for b in &mut bytes[4096..12288] {
+        *b = 0xA5;
+    }
+    std::fs::write(&f1, &bytes).unwrap();
+    // No identity.
+    std::fs::remove_file(cached(2).with_file_name("identity.json")).unwrap();
+    // Garbage in place of the file, same size.
+    let f3 = cached(3);
+    let len3 = std::fs::metadata(&f3).unwrap().len() as usize;
+    std::fs::write(&f3, vec![7u8; len3]).unwrap();
+
+    let r = ShardedVectorReader::open(prefix.to_str().unwrap(), root.path(), ReaderOptions::new())
+        .unwrap();
+    assert_same_results(
+        "after damage",
+        &r.search(&query(), 10, &only(&all)).unwrap().results,
+        &want,
+    );
+    for sid in 0..4 {
+        let f = cached(sid);
+        let original = std::fs::read(shard_file(&prefix, sid)).unwrap();
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            original,
+            "shard {sid} was downloaded again"
+        );
+    }
+}
+
+/// The `shardvec` binary of this build (next to the test executables).
+fn shardvec_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("shardvec");
+    assert!(
+        bin.exists(),
+        "{} (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn processes_sharing_a_local_root_never_read_a_torn_file() {
+    let root = tempfile::tempdir().unwrap();
+    let prefix = fixtures_dir().join(CASE);
+    let q = serde_json::to_string(&query()).unwrap();
+    for round in 0..3 {
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                std::process::Command::new(shardvec_bin())
+                    .args([
+                        "search",
+                        "--prefix",
+                        prefix.to_str().unwrap(),
+                        "--local-root",
+                    ])
+                    .arg(root.path())
+                    .args(["--query", &q, "--shard-ids", "0,1,2,3,4,5,6,7", "--json"])
+                    .output()
+                    .unwrap()
+            })
+            .collect();
+        let mut outputs = Vec::new();
+        for c in children {
+            assert!(
+                c.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&c.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+            outputs.push(v["results"].clone());
+        }
+        let want = serde_json::to_value(pristine(&[0, 1, 2, 3, 4, 5, 6, 7])).unwrap();
+        for o in outputs {
+            assert_eq!(o, want, "round {round}");
+        }
+        // Next round: a cold cache again, so downloads race.
+        for e in std::fs::read_dir(root.path()).unwrap() {
+            std::fs::remove_dir_all(e.unwrap().path()).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
+    let case = Case::load(CASE);
+    let mut server = S3Server::start();
+    server.create_bucket("snap");
+    server.upload_dir(&case.dir, "snap", "p").await;
+    let store = server.options().retry(2, Duration::from_secs(3));
+    let root = tempfile::tempdir().unwrap();
+    let reader = AsyncShardedVectorReader::open(
+        "s3://snap/p",
+        root.path(),
+        ReaderOptions::new().store_options(store),
+    )
+    .await
+    .unwrap();
+    let q = query();
+    // Shard 0 is cached; shard 5 is not yet.
+    let before = reader.search(&q, 10, &only(&[0])).await.unwrap();
+    let manifest = reader.manifest_ref().unwrap();
+
+    server.stop();
+    let started = Instant::now();
+    let e = reader.search(&q, 10, &only(&[5])).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("db=00005"), "{msg}");
+    // Refresh while the store is down: fails, the snapshot stays.
+    assert!(reader.refresh().await.is_err());
+    assert_eq!(reader.manifest_ref().unwrap(), manifest);
+    // Cached shards keep answering.
+    let again = reader.search(&q, 10, &only(&[0])).await.unwrap();
+    assert_same_results("cached during outage", &again.results, &before.results);
+
+    server.restart();
+    server.create_bucket("snap");
+    server.upload_dir(&case.dir, "snap", "p").await;
+    let healed = reader.search(&q, 10, &only(&[5])).await.unwrap();
+    assert_same_results("after restart", &healed.results, &pristine(&[5]));
+    assert_eq!(reader.manifest_ref().unwrap(), manifest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_to_a_missing_or_corrupt_manifest_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(CASE), &prefix);
+    let root = tempfile::tempdir().unwrap();
+    let reader = AsyncShardedVectorReader::open(
+        prefix.to_str().unwrap(),
+        root.path(),
+        ReaderOptions::new().store_options(StoreOptions::new()),
+    )
+    .await
+    .unwrap();
+    let served = reader.manifest_ref().unwrap();
+    let q = query();
+    let want = reader.search(&q, 10, &only(&[0, 4])).await.unwrap().results;
+    let good_current = std::fs::read(prefix.join("_CURRENT")).unwrap();
+    let missing = served.url.replace("run_id=", "run_id=gone-");
+    for (what, current) in [
+        (
+            "missing manifest",
+            shardvec_core::ManifestRef {
+                url: missing.clone(),
+                ..served.clone()
+            }
+            .to_current()
+            .to_json()
+            .into_bytes(),
+        ),
+        ("corrupt _CURRENT", b"{\"manifest_ref\": 3".to_vec()),
+        ("empty _CURRENT", Vec::new()),
+    ] {
+        std::fs::write(prefix.join("_CURRENT"), &current).unwrap();
+        assert!(reader.refresh().await.is_err(), "{what}");
+        assert_eq!(reader.manifest_ref().unwrap(), served, "{what}");
+        let got = reader.search(&q, 10, &only(&[0, 4])).await.unwrap().results;
+        assert_same_results(what, &got, &want);
+    }
+    // A pointer to a newer manifest whose bytes are corrupt.
+    let key = |url: &str| prefix.join(shardvec::ObjectManifestStore::manifest_key(url).unwrap());
+    let bytes = std::fs::read(key(&served.url)).unwrap();
+    let corrupt = served.url.replace("run_id=", "run_id=corrupt-");
+    std::fs::create_dir_all(key(&corrupt).parent().unwrap()).unwrap();
+    std::fs::write(key(&corrupt), &bytes[..bytes.len() / 3]).unwrap();
+    let pointer = shardvec_core::ManifestRef {
+        url: corrupt,
+        ..served.clone()
+    }
+    .to_current();
+    std::fs::write(prefix.join("_CURRENT"), pointer.to_json()).unwrap();
+    assert!(reader.refresh().await.is_err(), "corrupt manifest");
+    assert_eq!(reader.manifest_ref().unwrap(), served);
+    let got = reader.search(&q, 10, &only(&[0, 4])).await.unwrap().results;
+    assert_same_results("corrupt manifest", &got, &want);
+    // Back to the good pointer: nothing to change.
+    std::fs::write(prefix.join("_CURRENT"), &good_current).unwrap();
+    assert!(!reader.refresh().await.unwrap());
+}
+
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Resident set size, KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn soak_sixteen_threads_while_current_flips_200_times() {
+    // Two publishes under one prefix; explicit shard ids route the same in
+    // both, so every answer can be checked against the manifest it reports.
+    let (a, b) = ("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(a), &prefix);
+    copy_dir(&fixtures_dir().join(b), &prefix);
+    let urls = [current_manifest_url(a), current_manifest_url(b)];
+    let write_current = |url: &str| {
+        // Atomically, as an object store PUT replaces an object.
+        let r = shardvec_core::ManifestRef::from_url(url).unwrap();
+        let tmpfile = prefix.join("_CURRENT.tmp");
+        std::fs::write(&tmpfile, r.to_current().to_json()).unwrap();
+        std::fs::rename(&tmpfile, prefix.join("_CURRENT")).unwrap();
+    };
+    write_current(&urls[0]);
+    let queries: Vec<Vec<f32>> = Case::load(b)
+        .recorded
+        .queries
+        .iter()
+        .take(8)
+        .map(|q| q.query.clone())
+        .collect();
+    let opts = only(&[0, 1, 2, 3]);
+    // Expected answers per manifest, from a reader of each fixture alone.
+    let expected: Vec<Vec<Vec<SearchResult>>> = [a, b]
+        .iter()
+        .map(|case| {
+            let root = tempfile::tempdir().unwrap();
+            let r = ShardedVectorReader::open(
+                fixtures_dir().join(case).to_str().unwrap(),
+                root.path(),
+                ReaderOptions::new(),
+            )
+            .unwrap();
+            queries
+                .iter()
+                .map(|q| r.search(q, 10, &opts).unwrap().results)
+                .collect()
+        })
+        .collect();
+
+    let root = tempfile::tempdir().unwrap();
+    let reader = Arc::new(
+        ShardedVectorReader::open(prefix.to_str().unwrap(), root.path(), ReaderOptions::new())
+            .unwrap(),
+    );
+    // Warm up both publishes' shards, then take the baseline.
+    for url in urls.iter().rev().chain(urls.iter()) {
+        write_current(url);
+        reader.refresh().unwrap();
+        for q in &queries {
+            reader.search(q, 10, &opts).unwrap();
+        }
+    }
+    let (fds_before, rss_before) = (open_fds(), rss_kib());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let searches = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (reader, stop, searches) = (reader.clone(), stop.clone(), searches.clone());
+            let (queries, expected, urls) = (queries.clone(), expected.clone(), urls.clone());
+            let opts = opts.clone();
+            std::thread::spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let qi = i % queries.len();
+                    let resp = reader
+                        .search(&queries[qi], 10, &opts)
+                        .expect("search during flips");
+                    let which = urls
+                        .iter()
+                        .position(|u| *u == resp.manifest_ref.url)
+                        .expect("known manifest");
+                    assert_same_results(
+                        &format!("thread {t} query {qi} on {which}"),
+                        &resp.results,
+                        &expected[which][qi],
+                    );
+                    searches.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for flip in 0..200 {
+        write_current(&urls[flip % 2]);
+        assert!(
+            reader.refresh().unwrap(),
+            "flip {flip} swapped the manifest"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("no search failed or mismatched");
+    }
+    assert!(
+        searches.load(Ordering::Relaxed) > 200,
+        "searches ran during the flips"
+    );
+    let (fds_after, rss_after) = (open_fds(), rss_kib());
+    assert!(
+        fds_after <= fds_before + 16,
+        "fds {fds_before} -> {fds_after}"
+    );
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS {rss_before} KiB -> {rss_after} KiB"
+    );
+}
