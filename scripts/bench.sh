@@ -35,7 +35,8 @@ B="$CARGO_TARGET_DIR/debug/shardvec"
 
 mkdir -p "$W"
 OUT="$W/results.jsonl"
-: >"$OUT"
+# SHARDVEC_BENCH_APPEND=1 keeps earlier results (to add a dataset).
+[ "${SHARDVEC_BENCH_APPEND:-0}" = 1 ] || : >"$OUT"
 # record TAGS_JSON COMMAND...: runs a command printing one JSON object and
 # appends it to the results with the tags merged in.
 record() {
@@ -48,6 +49,12 @@ record() {
 
 DATASETS=("100k 100000 128 16")
 [ "$QUICK" = 1 ] || DATASETS+=("500k 500000 96 32")
+# SHARDVEC_BENCH_ONLY=500k runs one dataset (and the routing benchmark).
+if [ -n "${SHARDVEC_BENCH_ONLY:-}" ]; then
+  for ds in "${DATASETS[@]}"; do
+    case $ds in "$SHARDVEC_BENCH_ONLY "*) DATASETS=("$ds") ;; esac
+  done
+fi
 
 for ds in "${DATASETS[@]}"; do
   read -r name n dim shards <<<"$ds"

@@ -10,6 +10,8 @@
 # core/fuzz/regressions/TARGET/ once fixed (the test suite replays those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nightly builds these; test.sh's stable clippy-driver wrapper must not.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 FIXTURES="${SHARDVEC_FIXTURES:-$PWD/../shared/fixtures/peer}"
 CACHE="${SHARDVEC_FUZZ_CACHE:-$HOME/.cache/shardvec-fuzz}"
 TARGETS=(manifest sqlite npy current cel host_json)
@@ -51,7 +53,7 @@ run() {
   log=$(mktemp)
   echo "fuzz $target for ${secs}s (corpus $corpus)"
   if ! (cd core && cargo +nightly fuzz run --target-dir "$CACHE/target" "$target" "$corpus" -- \
-      -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1) >"$log" 2>&1; then
+      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1) >"$log" 2>&1; then
     tail -60 "$log"
     echo "fuzz target $target FAILED (crash input under core/fuzz/artifacts/$target/)"
     return 1

@@ -18,6 +18,8 @@
 # failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# test.sh lints the native build through clippy-driver; not this one.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 ROOT=$PWD
 LOCK=${SHARDVEC_CARGO_LOCK:-/tmp/shardvec-cargo.lock}
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -63,6 +63,7 @@ pub struct ReaderOptions {
     pub(crate) lance_distance: LanceDistance,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
+    pub(crate) allow_foreign_urls: bool,
 }
 
 impl Default for ReaderOptions {
@@ -79,6 +80,7 @@ impl Default for ReaderOptions {
             lance_distance: LanceDistance::Reference,
             rate_limiter: None,
             metrics: None,
+            allow_foreign_urls: false,
         }
     }
 }
@@ -93,6 +95,16 @@ impl ReaderOptions {
     /// parsed at open (default 3; 0 disables the fallback).
     pub fn max_fallback_attempts(mut self, n: usize) -> Self {
         self.max_fallback_attempts = n;
+        self
+    }
+
+    /// Read shards whose recorded URL lies outside the snapshot's prefix
+    /// from that URL, with the same store options (default false: such a
+    /// manifest fails with [`Error::ForeignUrl`], because a manifest must
+    /// not make the reader fetch arbitrary objects). The local cache is
+    /// named by shard id either way, never by a URL.
+    pub fn allow_foreign_urls(mut self, yes: bool) -> Self {
+        self.allow_foreign_urls = yes;
         self
     }
 
@@ -759,14 +771,25 @@ impl AsyncShardedVectorReader {
             url: String::new(),
             reason: "the manifest records no URL for this shard".into(),
         })?;
-        let key = self
+        let (location, key) = match self
             .inner
             .location
-            .resolve(&url, &state.manifest.build.s3_prefix)?;
+            .resolve(&url, &state.manifest.build.s3_prefix)
+        {
+            Ok(key) => (self.inner.location.clone(), key),
+            Err(Error::ForeignUrl { .. }) if self.inner.options.allow_foreign_urls => {
+                tracing::debug!(shard = sid.0, url = %url, "reading a shard outside the prefix");
+                (
+                    SnapshotLocation::open(&url, &self.inner.options.store)?,
+                    String::new(),
+                )
+            }
+            Err(e) => return Err(e),
+        };
         let source = ShardSource {
             meta,
             key,
-            location: self.inner.location.clone(),
+            location,
             local_root: self.inner.local_root.clone(),
             metric: state.manifest.vector.metric,
             dim: state.manifest.vector.dim,

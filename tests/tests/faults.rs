@@ -326,6 +326,68 @@ async fn refresh_to_a_missing_or_corrupt_manifest_keeps_serving() {
     assert!(!reader.refresh().await.unwrap());
 }
 
+#[test]
+fn a_shard_outside_the_prefix_is_refused_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(CASE), &prefix);
+    // Rewrite shard 3's recorded URL, in place and at the same length, to a
+    // file:// folder outside the prefix, and move the shard there.
+    let current =
+        shardvec_core::CurrentPointer::parse(&std::fs::read(prefix.join("_CURRENT")).unwrap())
+            .unwrap();
+    let manifest_file =
+        prefix.join(shardvec::ObjectManifestStore::manifest_key(&current.manifest_ref).unwrap());
+    let bytes = std::fs::read(&manifest_file).unwrap();
+    let manifest = shardvec_core::Manifest::parse(&bytes).unwrap();
+    let url = manifest.shard(ShardId(3)).unwrap().db_url.clone().unwrap();
+    let head = format!("file://{}/elsewhere-", tmp.path().display());
+    assert!(head.len() < url.len(), "{head} vs {url}");
+    let foreign = format!("{head}{}", "x".repeat(url.len() - head.len()));
+    let outside = PathBuf::from(foreign.trim_start_matches("file://"));
+    std::fs::create_dir_all(&outside).unwrap();
+    let original = shard_file(&prefix, 3);
+    std::fs::rename(&original, outside.join("shard.db")).unwrap();
+    let patched = String::from_utf8_lossy(&bytes)
+        .matches(url.as_str())
+        .count();
+    assert!(patched >= 1);
+    let mut out = bytes.clone();
+    let mut at = 0;
+    while let Some(i) = out[at..]
+        .windows(url.len())
+        .position(|w| w == url.as_bytes())
+    {
+        out[at + i..at + i + url.len()].copy_from_slice(foreign.as_bytes());
+        at += i + url.len();
+    }
+    std::fs::write(&manifest_file, &out).unwrap();
+
+    let q = query();
+    let open = |allow: bool| {
+        let root = tempfile::tempdir().unwrap();
+        let r = ShardedVectorReader::open(
+            prefix.to_str().unwrap(),
+            root.path(),
+            ReaderOptions::new().allow_foreign_urls(allow),
+        )
+        .unwrap();
+        (r, root)
+    };
+    let (refusing, _r1) = open(false);
+    let e = refusing.search(&q, 10, &only(&[3])).unwrap_err();
+    assert!(matches!(e, Error::ForeignUrl { .. }), "{e:?}");
+    assert!(e.to_string().contains(&foreign), "{e}");
+    // The other shards are unaffected.
+    let got = refusing.search(&q, 10, &only(&[0])).unwrap().results;
+    assert_same_results("shard 0", &got, &pristine(&[0]));
+    let (allowing, root) = open(true);
+    let got = allowing.search(&q, 10, &only(&[3])).unwrap().results;
+    assert_same_results("foreign shard 3, allowed", &got, &pristine(&[3]));
+    // Cached by shard id, not by URL.
+    assert!(root.path().join("shard_00003").is_dir());
+}
+
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")

@@ -88,14 +88,13 @@ impl ShardBackend for LanceDbBackend {
             let mut session = None;
             let uri = match self.mode {
                 LanceMode::Local => {
-                    let dataset_key = format!("{}/{DATASET_DIR}", source.key);
-                    let prefix = format!("{}/", source.key);
+                    let dataset_key = source.object_key(DATASET_DIR);
                     let mut files: Vec<(String, u64)> = source
                         .location
                         .list(&dataset_key)
                         .await?
                         .into_iter()
-                        .filter_map(|(k, size)| Some((k.strip_prefix(&prefix)?.to_string(), size)))
+                        .filter_map(|(k, size)| Some((source.name_in_shard(&k)?.to_string(), size)))
                         .collect();
                     if files.is_empty() {
                         return Err(source.error(format!("no objects under {DATASET_DIR}/")));

@@ -49,9 +49,10 @@ impl BackendKind {
 pub struct ShardSource {
     /// The shard's row of the manifest.
     pub meta: ShardMeta,
-    /// The shard folder's key relative to the snapshot prefix.
+    /// The shard folder's key relative to `location`.
     pub key: String,
-    /// The snapshot's location.
+    /// Where the shard is read from: the snapshot's location, or, for a
+    /// recorded URL outside it that the caller allowed, the shard's own.
     pub location: SnapshotLocation,
     /// The local cache root.
     pub local_root: PathBuf,
@@ -91,6 +92,24 @@ impl ShardSource {
         .await
     }
 
+    /// The key of `name` inside the shard folder (relative to `location`).
+    pub fn object_key(&self, name: &str) -> String {
+        if self.key.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.key)
+        }
+    }
+
+    /// A key listed under `location` as a name inside the shard folder.
+    pub fn name_in_shard<'k>(&self, key: &'k str) -> Option<&'k str> {
+        if self.key.is_empty() {
+            Some(key)
+        } else {
+            key.strip_prefix(&self.key)?.strip_prefix('/')
+        }
+    }
+
     /// A backend error about this shard.
     pub fn error(&self, reason: impl std::fmt::Display) -> Error {
         Error::Backend {
@@ -125,8 +144,7 @@ pub trait ShardBackend: Send + Sync + std::fmt::Debug {
 /// Detects the engine of a shard from its objects.
 pub async fn detect(source: &ShardSource) -> Result<BackendKind> {
     let keys = source.location.list(&source.key).await?;
-    let prefix = format!("{}/", source.key);
-    let names = keys.iter().filter_map(|(k, _)| k.strip_prefix(&prefix));
+    let names = keys.iter().filter_map(|(k, _)| source.name_in_shard(k));
     let mut lance = false;
     for name in names {
         if name == sqlite_vec::SHARD_FILE {
