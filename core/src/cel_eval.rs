@@ -83,19 +83,9 @@ fn check_cost(root: &cel::IdedExpr) -> core::result::Result<(), String> {
             }
             Expr::List(l) => stack.extend(l.elements.iter().map(|x| (x, d))),
             Expr::Select(s) => stack.push((s.operand.as_ref(), d)),
-            Expr::Map(m) => {
-                for entry in &m.entries {
-                    match &entry.expr {
-                        EntryExpr::MapEntry(me) => {
-                            stack.push((&me.key, d));
-                            stack.push((&me.value, d));
-                        }
-                        EntryExpr::StructField(f) => stack.push((&f.value, d)),
-                    }
-                }
-            }
-            Expr::Struct(s) => {
-                for entry in &s.entries {
+            Expr::Map(cel::common::ast::MapExpr { entries })
+            | Expr::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+                for entry in entries {
                     match &entry.expr {
                         EntryExpr::MapEntry(me) => {
                             stack.push((&me.key, d));

@@ -79,29 +79,37 @@ impl Drop for TestHost {
 
 /// POSTs JSON; returns the status and the JSON answer.
 pub async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    let resp = client
-        .post(url)
-        .json(body)
+    answer("POST", url, client.post(url).json(body)).await
+}
+
+/// GETs; returns the status and the JSON answer.
+pub async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    answer("GET", url, client.get(url)).await
+}
+
+/// Sends; the status and the body as JSON (or as a JSON string if it is
+/// not JSON).
+async fn answer(method: &str, url: &str, req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req
         .send()
         .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, json)
 }
 
-/// GETs; returns the status and the JSON answer.
-pub async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, json)
+/// Resident set size of this process in KiB (Linux; 0 elsewhere).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The `error.code` of an error answer.

@@ -13,6 +13,7 @@ use shardvec::{
     StoreOptions,
 };
 use shardvec_core::{SearchResult, ShardId};
+use shardvec_e2e::host::rss_kib;
 use shardvec_e2e::s3::S3Server;
 use shardvec_e2e::{assert_same_results, copy_dir, current_manifest_url, fixtures_dir, Case};
 
@@ -392,18 +393,6 @@ fn a_shard_outside_the_prefix_is_refused_unless_allowed() {
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// Resident set size, KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
         .unwrap_or(0)
 }
 

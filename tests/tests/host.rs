@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use shardvec::host::{HostMetrics, HostOptions, ShardSet};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions, SnapshotLocation};
 use shardvec_core::{merge, SearchResult};
-use shardvec_e2e::host::{error_code, get, post, TestHost};
+use shardvec_e2e::host::{error_code, get, post, rss_kib, TestHost};
 use shardvec_e2e::{
     assert_results, assert_same_results, copy_dir, current_manifest_url, fixtures_dir,
     halved_scores_allowed, write_current, Case,
@@ -476,17 +476,7 @@ async fn slow_and_malformed_clients_do_not_hurt_the_others() {
     )
     .await;
     let addr = host.url.trim_start_matches("http://").to_string();
-    let rss = || -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
-    };
-    let rss_before = rss();
+    let rss_before = rss_kib();
     // 64 slow clients (half a request line, then silence), 32 sending
     // garbage, 32 announcing a gigabyte body and sending a little of it.
     let mut held = Vec::new();
@@ -530,7 +520,7 @@ async fn slow_and_malformed_clients_do_not_hurt_the_others() {
         .unwrap();
     assert_eq!(resp.status(), 413);
     drop(held);
-    let grown = rss().saturating_sub(rss_before);
+    let grown = rss_kib().saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "RSS grew {grown} KiB");
     let (status, _) = get(&client, &format!("{}/healthz", host.url)).await;
     assert_eq!(status, 200);
