@@ -82,7 +82,9 @@ describe('two hosts, each serving half of the shards', () => {
           assert.ok(bothHosts > 0, `${name}: some query needed both hosts`);
         }
       } finally {
-        await Promise.all([hostA.stop(), hostB.stop(), whole.stop()]);
+        // SIGTERM: each host finishes and exits cleanly.
+        const exits = await Promise.all([hostA.stop(), hostB.stop(), whole.stop()]);
+        assert.deepEqual(exits.map((e) => e.code), [0, 0, 0]);
       }
     });
   }
