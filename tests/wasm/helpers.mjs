@@ -166,22 +166,48 @@ export async function serve(mounts, overrides = new Map()) {
 
 const f = Math.fround;
 
-/** Σ a_i·b_i with float32 products accumulated in index order. */
+/**
+ * Σ terms[i] in float32, in the order of NumPy's `pairwise_sum` (what the
+ * core documents): fewer than 8 terms in index order; up to 128 as 8
+ * interleaved partial sums combined ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+ * then the rest in order; longer runs split in halves whose first is a
+ * multiple of 8.
+ */
+export function pairwiseF32(t, start = 0, n = t.length) {
+  if (n < 8) {
+    let res = 0;
+    for (let i = start; i < start + n; i++) res = f(res + t[i]);
+    return res;
+  }
+  if (n <= 128) {
+    const r = [];
+    for (let j = 0; j < 8; j++) r.push(t[start + j]);
+    const whole = n - (n % 8);
+    let i = 8;
+    for (; i < whole; i += 8) for (let j = 0; j < 8; j++) r[j] = f(r[j] + t[start + i + j]);
+    let res = f(f(f(r[0] + r[1]) + f(r[2] + r[3])) + f(f(r[4] + r[5]) + f(r[6] + r[7])));
+    for (; i < n; i++) res = f(res + t[start + i]);
+    return res;
+  }
+  let n2 = Math.floor(n / 2);
+  n2 -= n2 % 8;
+  return f(pairwiseF32(t, start, n2) + pairwiseF32(t, start + n2, n - n2));
+}
+
+/** Σ a_i·b_i: float32 products, pairwise float32 sum. */
 export function dotF32(a, b) {
-  let acc = 0;
-  for (let i = 0; i < a.length; i++) acc = f(acc + f(a[i] * b[i]));
-  return acc;
+  return pairwiseF32(Array.from(a, (x, i) => f(x * b[i])));
 }
 
 /** The routing distance of FORMAT.md between `q` and `c`, in float32. */
 export function distanceF32(metric, q, c) {
   if (metric === 'l2') {
-    let acc = 0;
-    for (let i = 0; i < q.length; i++) {
-      const d = f(c[i] - q[i]);
-      acc = f(acc + f(d * d));
-    }
-    return acc;
+    return pairwiseF32(
+      Array.from(q, (x, i) => {
+        const d = f(c[i] - x);
+        return f(d * d);
+      }),
+    );
   }
   if (metric === 'dot_product') return -dotF32(c, q);
   const qn = f(Math.sqrt(dotF32(q, q)));
