@@ -20,6 +20,9 @@ bash scripts/setup.sh
 step "cargo fmt"
 cargo fmt --all -- --check
 
+step "cargo deny (licences, bans, sources; advisories when reachable)"
+bash scripts/deny.sh
+
 step "no_std core (wasm32v1-none, --no-default-features)"
 cargo build -p shardvec-core --no-default-features --target wasm32v1-none --locked
 
