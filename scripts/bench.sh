@@ -28,6 +28,13 @@ Q=${SHARDVEC_BENCH_QUERIES:-500}
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "build (cargo test --workspace --no-run: the shardvec binary)"
+# The same build as scripts/test.sh (linted through clippy-driver), so the
+# two share one compile.
+if RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null)"; then
+  export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+else
+  unset RUSTC_WORKSPACE_WRAPPER
+fi
 flock "$LOCK" cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' >&2 || true
 B="$CARGO_TARGET_DIR/debug/shardvec"
 [ -x "$B" ] || { echo "no $B" >&2; exit 1; }
