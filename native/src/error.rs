@@ -95,6 +95,14 @@ pub enum Error {
         /// The manifest served.
         serving: String,
     },
+    /// An operation ran past its time limit.
+    #[error("{what} took longer than {limit:?}")]
+    Timeout {
+        /// What was running.
+        what: &'static str,
+        /// The limit.
+        limit: std::time::Duration,
+    },
     /// The reader was closed.
     #[error("the reader is closed")]
     Closed,
@@ -149,6 +157,7 @@ impl Error {
             Error::Cache { .. } => "cache",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::StaleManifest { .. } => "stale_manifest",
+            Error::Timeout { .. } => "timeout",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",
             Error::Core(e) if e.is_request_error() => "invalid_query",

@@ -66,6 +66,7 @@ impl From<Error> for ApiError {
         let status = match code {
             "invalid_argument" | "invalid_query" => StatusCode::BAD_REQUEST,
             "stale_manifest" => StatusCode::CONFLICT,
+            "timeout" => StatusCode::GATEWAY_TIMEOUT,
             "closed" => StatusCode::SERVICE_UNAVAILABLE,
             "store" | "no_current" | "manifest" | "artefact" | "foreign_url" | "snapshot" => {
                 StatusCode::BAD_GATEWAY
@@ -115,11 +116,11 @@ async fn within<T>(shared: &Shared, f: impl Future<Output = crate::Result<T>>) -
     let limit = shared.options.request_timeout;
     match tokio::time::timeout(limit, f).await {
         Ok(r) => r.map_err(ApiError::from),
-        Err(_) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            format!("the request took longer than {limit:?}"),
-        )),
+        Err(_) => Err(Error::Timeout {
+            what: "the request",
+            limit,
+        }
+        .into()),
     }
 }
 
@@ -278,8 +279,15 @@ async fn search(
     opts.num_probes = req.num_probes;
     opts.shard_ids = req.shards();
     opts.routing_context = req.context().map_err(Error::from)?;
+    // The routed shards that hold vectors must all be served here (an
+    // empty shard is skipped by the search wherever it is).
     let route = s.reader.route(&req.query, &opts)?;
-    check_served(&s, &route)?;
+    let details = s.reader.shard_details()?;
+    let searched: Vec<ShardId> = route
+        .into_iter()
+        .filter(|id| details.get(id.index()).is_some_and(|d| d.db_url.is_some()))
+        .collect();
+    check_served(&s, &searched)?;
     let resp = within(&s, s.reader.search(&req.query, req.top_k, &opts)).await?;
     Ok(Json(json!({
         "results": resp.results,

@@ -244,14 +244,14 @@ impl Host {
 
 impl Shared {
     async fn refresh(&self) -> Result<bool> {
-        let result =
-            match tokio::time::timeout(self.options.request_timeout, self.reader.refresh()).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::InvalidArgument(format!(
-                    "refresh took longer than {:?}",
-                    self.options.request_timeout
-                ))),
-            };
+        let limit = self.options.request_timeout;
+        let result = match tokio::time::timeout(limit, self.reader.refresh()).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                what: "refresh",
+                limit,
+            }),
+        };
         let record = RefreshRecord {
             at: Utc::now(),
             changed: *result.as_ref().unwrap_or(&false),
