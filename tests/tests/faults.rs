@@ -510,3 +510,86 @@ fn soak_sixteen_threads_while_current_flips_200_times() {
         "RSS {rss_before} KiB -> {rss_after} KiB"
     );
 }
+
+#[test]
+fn a_full_disk_during_a_download_leaves_the_old_cache_intact() {
+    // Publish A is cached; _CURRENT then moves to publish B, whose shard 0
+    // is downloaded by a process that may not write more than 16 KiB to a
+    // file (RLIMIT_FSIZE, with SIGXFSZ ignored: writes fail with EFBIG, as
+    // on a full disk).
+    let (a, b) = ("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(a), &prefix);
+    copy_dir(&fixtures_dir().join(b), &prefix);
+    let write = |url: &str| {
+        let r = shardvec_core::ManifestRef::from_url(url).unwrap();
+        std::fs::write(prefix.join("_CURRENT"), r.to_current().to_json()).unwrap();
+    };
+    write(&current_manifest_url(a));
+    let root = tempfile::tempdir().unwrap();
+    let q = query();
+    let reader =
+        ShardedVectorReader::open(prefix.to_str().unwrap(), root.path(), ReaderOptions::new())
+            .unwrap();
+    let before = reader.search(&q, 10, &only(&[0])).unwrap().results;
+    let shard_dir = root.path().join("shard_00000");
+    let versions = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&shard_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("v-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let cached_a = versions();
+    assert_eq!(cached_a.len(), 1);
+    let bytes_a = std::fs::read(cached_a[0].join("shard.db")).unwrap();
+
+    write(&current_manifest_url(b));
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 16; exec "$0" "$@""#)
+        .arg(shardvec_bin())
+        .args([
+            "search",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--local-root",
+        ])
+        .arg(root.path())
+        .args([
+            "--query",
+            &serde_json::to_string(&q).unwrap(),
+            "--shard-ids",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the download must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shard_00000") || err.contains("too large"),
+        "{err}"
+    );
+    // The old version is untouched and no new version was installed.
+    assert_eq!(versions(), cached_a);
+    assert_eq!(
+        std::fs::read(cached_a[0].join("shard.db")).unwrap(),
+        bytes_a
+    );
+    // The reader still on A keeps answering; with space back, B downloads.
+    assert_same_results(
+        "still on A",
+        &reader.search(&q, 10, &only(&[0])).unwrap().results,
+        &before,
+    );
+    assert!(reader.refresh().unwrap());
+    reader.search(&q, 10, &only(&[0])).unwrap();
+    assert_eq!(versions().len(), 2);
+    assert_eq!(
+        std::fs::read(cached_a[0].join("shard.db")).unwrap(),
+        bytes_a
+    );
+}
