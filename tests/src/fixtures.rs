@@ -273,15 +273,25 @@ pub fn current_manifest_url(name: &str) -> String {
     c.manifest_ref
 }
 
-/// Writes a `_CURRENT` in `dir` naming `manifest_url`.
+/// Writes a `_CURRENT` in `dir` naming `manifest_url`, atomically (a
+/// temporary file renamed into place), as an object store PUT replaces an
+/// object: concurrent readers see the old pointer or the new one.
 pub fn write_current(dir: &Path, manifest_url: &str) {
     let r = shardvec_core::ManifestRef::from_url(manifest_url).expect("manifest URL");
-    let p = shardvec_core::CurrentPointer {
-        manifest_ref: manifest_url.to_string(),
-        manifest_content_type: shardvec_core::current::MANIFEST_CONTENT_TYPE.to_string(),
-        run_id: r.run_id,
-        updated_at: r.published_at,
-        format_version: shardvec_core::current::CURRENT_FORMAT_VERSION,
-    };
-    std::fs::write(dir.join("_CURRENT"), p.to_json()).expect("write _CURRENT");
+    let tmp = dir.join("_CURRENT.tmp");
+    std::fs::write(&tmp, r.to_current().to_json()).expect("write _CURRENT");
+    std::fs::rename(&tmp, dir.join("_CURRENT")).expect("rename _CURRENT");
+}
+
+/// Two peer fixtures published under one prefix (`<tmp>/snap`), with
+/// `_CURRENT` naming `first`'s manifest. Returns the folder (kept alive by
+/// the `TempDir`) and the two manifest URLs.
+pub fn two_publishes(first: &str, second: &str) -> (tempfile::TempDir, PathBuf, [String; 2]) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prefix = tmp.path().join("snap");
+    copy_dir(&fixtures_dir().join(first), &prefix);
+    copy_dir(&fixtures_dir().join(second), &prefix);
+    let urls = [current_manifest_url(first), current_manifest_url(second)];
+    write_current(&prefix, &urls[0]);
+    (tmp, prefix, urls)
 }

@@ -15,7 +15,9 @@ use shardvec::{
 use shardvec_core::{SearchResult, ShardId};
 use shardvec_e2e::host::rss_kib;
 use shardvec_e2e::s3::S3Server;
-use shardvec_e2e::{assert_same_results, copy_dir, current_manifest_url, fixtures_dir, Case};
+use shardvec_e2e::{
+    assert_same_results, copy_dir, fixtures_dir, two_publishes, write_current, Case,
+};
 
 const CASE: &str = "sqlitevec_cluster_cosine";
 
@@ -401,19 +403,7 @@ fn soak_sixteen_threads_while_current_flips_200_times() {
     // Two publishes under one prefix; explicit shard ids route the same in
     // both, so every answer can be checked against the manifest it reports.
     let (a, b) = ("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = tmp.path().join("snap");
-    copy_dir(&fixtures_dir().join(a), &prefix);
-    copy_dir(&fixtures_dir().join(b), &prefix);
-    let urls = [current_manifest_url(a), current_manifest_url(b)];
-    let write_current = |url: &str| {
-        // Atomically, as an object store PUT replaces an object.
-        let r = shardvec_core::ManifestRef::from_url(url).unwrap();
-        let tmpfile = prefix.join("_CURRENT.tmp");
-        std::fs::write(&tmpfile, r.to_current().to_json()).unwrap();
-        std::fs::rename(&tmpfile, prefix.join("_CURRENT")).unwrap();
-    };
-    write_current(&urls[0]);
+    let (_tmp, prefix, urls) = two_publishes(a, b);
     let queries: Vec<Vec<f32>> = Case::load(b)
         .recorded
         .queries
@@ -447,7 +437,7 @@ fn soak_sixteen_threads_while_current_flips_200_times() {
     );
     // Warm up both publishes' shards, then take the baseline.
     for url in urls.iter().rev().chain(urls.iter()) {
-        write_current(url);
+        write_current(&prefix, url);
         reader.refresh().unwrap();
         for q in &queries {
             reader.search(q, 10, &opts).unwrap();
@@ -485,7 +475,7 @@ fn soak_sixteen_threads_while_current_flips_200_times() {
         })
         .collect();
     for flip in 0..200 {
-        write_current(&urls[flip % 2]);
+        write_current(&prefix, &urls[flip % 2]);
         assert!(
             reader.refresh().unwrap(),
             "flip {flip} swapped the manifest"
@@ -517,16 +507,8 @@ fn a_full_disk_during_a_download_leaves_the_old_cache_intact() {
     // is downloaded by a process that may not write more than 16 KiB to a
     // file (RLIMIT_FSIZE, with SIGXFSZ ignored: writes fail with EFBIG, as
     // on a full disk).
-    let (a, b) = ("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = tmp.path().join("snap");
-    copy_dir(&fixtures_dir().join(a), &prefix);
-    copy_dir(&fixtures_dir().join(b), &prefix);
-    let write = |url: &str| {
-        let r = shardvec_core::ManifestRef::from_url(url).unwrap();
-        std::fs::write(prefix.join("_CURRENT"), r.to_current().to_json()).unwrap();
-    };
-    write(&current_manifest_url(a));
+    let (_tmp, prefix, urls) =
+        two_publishes("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
     let root = tempfile::tempdir().unwrap();
     let q = query();
     let reader =
@@ -547,7 +529,7 @@ fn a_full_disk_during_a_download_leaves_the_old_cache_intact() {
     assert_eq!(cached_a.len(), 1);
     let bytes_a = std::fs::read(cached_a[0].join("shard.db")).unwrap();
 
-    write(&current_manifest_url(b));
+    write_current(&prefix, &urls[1]);
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(r#"trap '' XFSZ; ulimit -f 16; exec "$0" "$@""#)

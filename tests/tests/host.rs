@@ -17,8 +17,8 @@ use shardvec::{AsyncShardedVectorReader, ReaderOptions, SnapshotLocation};
 use shardvec_core::{merge, SearchResult};
 use shardvec_e2e::host::{error_code, get, post, rss_kib, TestHost};
 use shardvec_e2e::{
-    assert_results, assert_same_results, copy_dir, current_manifest_url, fixtures_dir,
-    halved_scores_allowed, write_current, Case,
+    assert_results, assert_same_results, current_manifest_url, halved_scores_allowed,
+    two_publishes, write_current, Case,
 };
 
 fn results(v: &Value) -> Vec<SearchResult> {
@@ -357,12 +357,7 @@ async fn bearer_token_guards_the_api_but_not_health() {
 async fn refresh_swaps_the_manifest_and_refuses_the_old_one() {
     // Two publishes under one prefix: cluster (older), explicit (newer).
     let (older, newer) = ("sqlitevec_cluster_cosine", "sqlitevec_explicit_cosine");
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = tmp.path().join("snap");
-    copy_dir(&fixtures_dir().join(older), &prefix);
-    copy_dir(&fixtures_dir().join(newer), &prefix);
-    let (older_url, newer_url) = (current_manifest_url(older), current_manifest_url(newer));
-    write_current(&prefix, &older_url);
+    let (_tmp, prefix, [older_url, newer_url]) = two_publishes(older, newer);
     let host = TestHost::start(prefix.to_str().unwrap(), HostOptions::new()).await;
     let client = reqwest::Client::new();
     let q = Case::load(older).recorded.queries[0].query.clone();

@@ -89,6 +89,24 @@ fn options_for(strategy: Strategy, r: &Record, probes: u32) -> SearchOptions {
     }
 }
 
+/// Builds `input` at `prefix` and opens the result with an empty cache at
+/// `cache`.
+async fn build_and_open(
+    prefix: &Path,
+    input: &Input,
+    opts: &WriterOptions,
+    cache: impl Into<std::path::PathBuf>,
+) -> (shardvec::writer::BuildSummary, AsyncShardedVectorReader) {
+    let p = prefix.to_str().unwrap();
+    let summary = writer::build(p, input, opts)
+        .await
+        .unwrap_or_else(|e| panic!("build {p}: {e}"));
+    let reader = AsyncShardedVectorReader::open(p, cache, ReaderOptions::new())
+        .await
+        .unwrap_or_else(|e| panic!("open {p}: {e}"));
+    (summary, reader)
+}
+
 async fn round_trip(backend: BackendKind, metric: Metric, strategy: StrategyConfig) {
     let what = format!("{backend:?}/{metric:?}/{:?}", strategy_name(&strategy));
     let dir = tempfile::tempdir().unwrap();
@@ -98,22 +116,15 @@ async fn round_trip(backend: BackendKind, metric: Metric, strategy: StrategyConf
         .backend(backend)
         .num_probes(2)
         .seed(5);
-    let summary = writer::build(
-        prefix.to_str().unwrap(),
+    let (summary, reader) = build_and_open(
+        &prefix,
         &Input::memory(recs.clone()),
         &opts,
+        dir.path().join("cache"),
     )
-    .await
-    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    .await;
     assert_eq!(summary.total_vectors, N as u64, "{what}");
 
-    let reader = AsyncShardedVectorReader::open(
-        prefix.to_str().unwrap(),
-        dir.path().join("cache"),
-        ReaderOptions::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{what}: {e}"));
     let info = reader.snapshot_info().unwrap();
     assert_eq!(
         (info.num_dbs, info.dim, info.metric, info.total_vectors),
@@ -479,16 +490,8 @@ async fn npy_fvecs_and_jsonl_inputs_store_the_same_records() {
         assert_eq!(input.dim().unwrap(), DIM, "{name}");
         let prefix = d.join(format!("snap-{name}"));
         let opts = WriterOptions::new(DBS, Metric::L2, cel.clone());
-        writer::build(prefix.to_str().unwrap(), &input, &opts)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let reader = AsyncShardedVectorReader::open(
-            prefix.to_str().unwrap(),
-            d.join(format!("cache-{name}")),
-            ReaderOptions::new(),
-        )
-        .await
-        .unwrap();
+        let (_, reader) =
+            build_and_open(&prefix, &input, &opts, d.join(format!("cache-{name}"))).await;
         let mut shards = Vec::new();
         for s in 0..DBS {
             shards.push(reader.scan_shard(ShardId(s)).await.unwrap());
@@ -534,20 +537,13 @@ async fn given_centroids_and_categorical_cel() {
             centroids: Some(m.clone()),
         },
     );
-    writer::build(
-        prefix.to_str().unwrap(),
+    let (_, reader) = build_and_open(
+        &prefix,
         &Input::memory(recs.clone()),
         &opts,
-    )
-    .await
-    .unwrap();
-    let reader = AsyncShardedVectorReader::open(
-        prefix.to_str().unwrap(),
         dir.path().join("cc"),
-        ReaderOptions::new(),
     )
-    .await
-    .unwrap();
+    .await;
     for s in 0..DBS {
         for (id, v) in reader.scan_shard(ShardId(s)).await.unwrap() {
             // Nearest given centroid, computed here (ties: lowest index).
@@ -582,20 +578,13 @@ async fn given_centroids_and_categorical_cel() {
                 .collect(),
         ),
     });
-    writer::build(
-        prefix.to_str().unwrap(),
+    let (_, reader) = build_and_open(
+        &prefix,
         &Input::memory(recs.clone()),
         &WriterOptions::new(3, Metric::Cosine, cel),
-    )
-    .await
-    .unwrap();
-    let reader = AsyncShardedVectorReader::open(
-        prefix.to_str().unwrap(),
         dir.path().join("cc2"),
-        ReaderOptions::new(),
     )
-    .await
-    .unwrap();
+    .await;
     for s in 0..3u32 {
         let rows = reader.scan_shard(ShardId(s)).await.unwrap();
         assert_eq!(rows.len(), N / 3);
