@@ -64,15 +64,26 @@ impl StoreOptions {
         self.option("allow_http", allow.to_string())
     }
 
-    /// Retries of failed requests: at most `max_retries`, giving up after
-    /// `timeout` in all (default: object_store's, 10 retries within 3
-    /// minutes, with exponential backoff).
+    /// Retries of failed requests (connection errors, timeouts, 5xx and
+    /// 429 answers): at most `max_retries`, giving up after `timeout` in
+    /// all. Default: object_store's, 10 retries within 3 minutes.
     pub fn retry(mut self, max_retries: usize, timeout: std::time::Duration) -> Self {
-        self.retry = Some(object_store::RetryConfig {
-            max_retries,
-            retry_timeout: timeout,
-            ..Default::default()
-        });
+        let retry = self.retry.get_or_insert_with(Default::default);
+        retry.max_retries = max_retries;
+        retry.retry_timeout = timeout;
+        self
+    }
+
+    /// Backoff between retries: exponential from `initial`, doubling, at
+    /// most `max`, with jitter. Default: object_store's, 100 ms doubling to
+    /// 15 s.
+    pub fn retry_backoff(mut self, initial: std::time::Duration, max: std::time::Duration) -> Self {
+        let retry = self.retry.get_or_insert_with(Default::default);
+        retry.backoff = object_store::BackoffConfig {
+            init_backoff: initial,
+            max_backoff: max.max(initial),
+            base: 2.0,
+        };
         self
     }
 

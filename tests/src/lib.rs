@@ -1,6 +1,8 @@
 //! Shared helpers of the cross-crate end-to-end tests: the peer fixtures,
-//! a real S3-compatible server on loopback, and host servers on loopback.
+//! a real S3-compatible server on loopback with a proxy that injects
+//! transient faults in front of it, and host servers on loopback.
 
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod host;
 pub mod s3;

@@ -1,5 +1,5 @@
 //! Faults, with real components: an S3 server on loopback (moto) stopped
-//! and restarted mid-run, shard objects deleted or truncated after publish,
+//! and restarted mid-run, or answering 503 through a fault proxy, shard objects deleted or truncated after publish,
 //! a damaged local cache, several processes sharing one `local_root`, and
 //! a soak of 16 threads searching while `_CURRENT` flips 200 times.
 
@@ -13,6 +13,7 @@ use shardvec::{
     StoreOptions,
 };
 use shardvec_core::{SearchResult, ShardId};
+use shardvec_e2e::fault_proxy::FaultProxy;
 use shardvec_e2e::host::rss_kib;
 use shardvec_e2e::s3::S3Server;
 use shardvec_e2e::{
@@ -268,6 +269,59 @@ async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
     let healed = reader.search(&q, 10, &only(&[5])).await.unwrap();
     assert_same_results("after restart", &healed.results, &pristine(&[5]));
     assert_eq!(reader.manifest_ref().unwrap(), manifest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_s3_errors_are_retried_with_backoff_within_one_search() {
+    let case = Case::load(CASE);
+    let server = S3Server::start();
+    server.create_bucket("snap");
+    server.upload_dir(&case.dir, "snap", "p").await;
+    let proxy = FaultProxy::start(&server.endpoint);
+    let open = |retries: usize| {
+        // The later endpoint pair wins: every request goes through the proxy.
+        let store = server
+            .options()
+            .endpoint(proxy.endpoint.clone())
+            .retry(retries, Duration::from_secs(30))
+            .retry_backoff(Duration::from_millis(20), Duration::from_millis(200));
+        let root = tempfile::tempdir().unwrap();
+        async move {
+            let reader = AsyncShardedVectorReader::open(
+                "s3://snap/p",
+                root.path(),
+                ReaderOptions::new().store_options(store),
+            )
+            .await
+            .unwrap();
+            (reader, root)
+        }
+    };
+    let q = query();
+
+    // Three 503 SlowDown answers in a row, then the server: one search
+    // call downloads the shard and answers as the fixture does.
+    let (reader, _root) = open(5).await;
+    let forwarded = proxy.forwarded();
+    proxy.fail_next(3);
+    let healed = reader.search(&q, 10, &only(&[5])).await.unwrap();
+    assert_same_results("retried to success", &healed.results, &pristine(&[5]));
+    assert_eq!(proxy.failed(), 3, "every injected fault was met");
+    assert!(proxy.forwarded() > forwarded, "then the server answered");
+
+    // The same fault with retries off is an error naming the object.
+    let (strict, _root2) = open(0).await;
+    proxy.fail_next(1);
+    let e = strict.search(&q, 10, &only(&[6])).await.unwrap_err();
+    assert!(e.to_string().contains("db=00006"), "{e}");
+    assert_eq!(proxy.failed(), 4);
+    // With fewer retries than faults it gives up too, and the next call
+    // (faults spent) succeeds without reopening.
+    let (short, _root3) = open(1).await;
+    proxy.fail_next(3);
+    assert!(short.search(&q, 10, &only(&[7])).await.is_err());
+    let later = short.search(&q, 10, &only(&[7])).await.unwrap();
+    assert_same_results("after the faults", &later.results, &pristine(&[7]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

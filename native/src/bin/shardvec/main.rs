@@ -40,11 +40,21 @@ struct Store {
     /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (allows plain HTTP).
     #[arg(long)]
     endpoint: Option<String>,
+    /// Retries of a failed store request (connection errors, timeouts, 5xx),
+    /// with exponential backoff from 100 ms.
+    #[arg(long, default_value_t = 10)]
+    retries: usize,
+    /// Give up retrying a store request after this many seconds.
+    #[arg(long, default_value_t = 180)]
+    retry_timeout: u64,
 }
 
 impl Store {
     fn options(&self) -> StoreOptions {
-        let mut store = StoreOptions::new();
+        let mut store = StoreOptions::new().retry(
+            self.retries,
+            std::time::Duration::from_secs(self.retry_timeout),
+        );
         if let Some(e) = &self.endpoint {
             store = store.endpoint(e.clone()).allow_http(true);
         }
