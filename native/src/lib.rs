@@ -36,6 +36,7 @@ pub mod bench;
 pub mod blocking;
 pub mod cache;
 mod error;
+pub mod flat;
 pub mod history;
 pub mod host;
 pub mod location;

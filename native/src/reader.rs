@@ -36,7 +36,7 @@ use tracing::Instrument;
 
 use crate::backend::lancedb::LanceDbBackend;
 use crate::backend::lancedb::{LanceDistance, LanceMode};
-use crate::backend::sqlite_vec::SqliteVecBackend;
+use crate::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
 use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
@@ -61,6 +61,7 @@ pub struct ReaderOptions {
     pub(crate) backend: Option<BackendKind>,
     pub(crate) lance_mode: LanceMode,
     pub(crate) lance_distance: LanceDistance,
+    pub(crate) sqlite_vec_scan: SqliteVecScan,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
     pub(crate) allow_foreign_urls: bool,
@@ -78,6 +79,7 @@ impl Default for ReaderOptions {
             backend: None,
             lance_mode: LanceMode::Local,
             lance_distance: LanceDistance::Reference,
+            sqlite_vec_scan: SqliteVecScan::InMemory,
             rate_limiter: None,
             metrics: None,
             allow_foreign_urls: false,
@@ -161,6 +163,15 @@ impl ReaderOptions {
     /// Where LanceDB shards are searched (default: a local copy).
     pub fn lance_mode(mut self, mode: LanceMode) -> Self {
         self.lance_mode = mode;
+        self
+    }
+
+    /// How sqlite-vec shards find their top-k (default:
+    /// [`SqliteVecScan::InMemory`]: each open shard's vectors are held in
+    /// memory and scanned with SIMD kernels; [`SqliteVecScan::Extension`]
+    /// runs sqlite-vec's own query over the file instead).
+    pub fn sqlite_vec_scan(mut self, scan: SqliteVecScan) -> Self {
+        self.sqlite_vec_scan = scan;
         self
     }
 
@@ -800,7 +811,12 @@ impl AsyncShardedVectorReader {
         };
         let span = tracing::debug_span!("open_shard", shard = sid.0, backend = kind.as_str());
         let handle = match kind {
-            BackendKind::SqliteVec => SqliteVecBackend.open(&source).instrument(span).await,
+            BackendKind::SqliteVec => {
+                SqliteVecBackend::new(self.inner.options.sqlite_vec_scan)
+                    .open(&source)
+                    .instrument(span)
+                    .await
+            }
             BackendKind::Lancedb => {
                 LanceDbBackend::new(
                     self.inner.options.lance_mode,

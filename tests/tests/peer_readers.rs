@@ -82,6 +82,53 @@ fn blocking_reader_reproduces_every_recorded_answer() {
     }
 }
 
+/// The two ways a sqlite-vec shard finds its top-k: sqlite-vec's own KNN
+/// query reproduces the recorded answers too, and the in-memory SIMD scan
+/// (the default) answers every recorded query, and a deeper top-k over
+/// every shard, as sqlite-vec does.
+#[test]
+fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
+    use shardvec::backend::sqlite_vec::SqliteVecScan;
+    use shardvec::SearchOptions;
+    use shardvec_core::ShardId;
+    let mut deep = 0;
+    for case in all_cases()
+        .into_iter()
+        .filter(|c| c.name.starts_with("sqlitevec_"))
+    {
+        let open = |scan| {
+            let root = tempfile::tempdir().unwrap();
+            let opts = ReaderOptions::new().sqlite_vec_scan(scan);
+            let r = ShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            (r, root)
+        };
+        let (memory, _m) = open(SqliteVecScan::InMemory);
+        let (extension, _e) = open(SqliteVecScan::Extension);
+        let every: Vec<ShardId> = case.recorded.shards.iter().map(|s| s.db_id).collect();
+        for (i, q) in case.recorded.queries.iter().enumerate() {
+            let what = format!("{} query {i} (extension)", case.name);
+            let resp = extension
+                .search(&q.query, q.top_k, &q.search_options())
+                .unwrap();
+            q.check(&what, &case.name, &resp);
+            let all = SearchOptions::new().shard_ids(every.clone());
+            let a = memory.search(&q.query, 40, &all).unwrap();
+            let b = extension.search(&q.query, 40, &all).unwrap();
+            let what = format!("{} query {i}: top 40 of every shard", case.name);
+            shardvec_e2e::assert_same_results(&what, &a.results, &b.results);
+            // Not merely close: the in-memory scan rescores exactly as
+            // sqlite-vec's C code does.
+            let bits = |r: &shardvec::SearchResponse| -> Vec<u32> {
+                r.results.iter().map(|x| x.score.to_bits()).collect()
+            };
+            assert_eq!(bits(&a), bits(&b), "{what}: score bits");
+            deep += 1;
+        }
+    }
+    assert!(deep >= 100, "compared {deep} deep queries");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lancedb_remote_mode_searches_in_place() {
     use shardvec::backend::lancedb::LanceMode;

@@ -2,14 +2,28 @@
 //!
 //! The file is downloaded into the local cache (see [`crate::cache`]) and
 //! opened read-only with rusqlite (bundled SQLite) and the sqlite-vec
-//! extension. A search runs the `vec0` KNN query and maps rowids through
-//! `vec_id_map` (typed ids, `{"v": 12, "t": "int"}`) and `vec_payloads`
-//! (JSON objects; no row = no payload), in one statement. Payload JSON is
-//! decoded only for the rows returned.
+//! extension. A search finds the top-k rowids one of two ways
+//! ([`SqliteVecScan`]):
+//!
+//! - **in memory** (default): the vectors are copied out of `vec_index`
+//!   once, at open, and every search scans them with simsimd's SIMD
+//!   kernels ([`crate::flat`]). sqlite-vec's own distance loop is scalar C
+//!   (the crate builds it without its AVX path, and has none for cosine);
+//!   it was most of the search time and 3× the in-memory floor on cosine
+//!   (BENCHMARKS.md). The cost is `dim × 4` bytes per vector of each open
+//!   shard, the size of the vectors in the file.
+//! - **extension**: the `vec0` KNN query (`embedding MATCH ?`), exactly as
+//!   the reference reader runs it, with no extra memory.
+//!
+//! Either way the rowids are then mapped through `vec_id_map` (typed ids,
+//! `{"v": 12, "t": "int"}`) and `vec_payloads` (JSON objects; no row = no
+//! payload): payload JSON is read and decoded only for the rows returned.
+//! Scores are sqlite-vec's (`1 - cos`, plain Euclidean distance) on both
+//! paths; the tests check both against the peer's recorded answers.
 //!
 //! Each shard keeps a small pool of read connections with their prepared
-//! statement cached, so concurrent searches of one shard do not serialise;
-//! they read the file through a memory map.
+//! statements cached, so concurrent searches of one shard do not
+//! serialise; they read the file through a memory map.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
@@ -20,6 +34,7 @@ use shardvec_core::{SearchResult, VectorId};
 
 use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
 use crate::error::{Error, Result};
+use crate::flat::FlatVectors;
 
 /// The shard's file name.
 pub const SHARD_FILE: &str = "shard.db";
@@ -37,6 +52,26 @@ FROM (SELECT rowid, distance FROM vec_index WHERE embedding MATCH ?1 AND k = ?2)
 LEFT JOIN vec_id_map AS m ON m.internal_id = v.rowid
 LEFT JOIN vec_payloads AS p ON p.rowid = v.rowid
 ORDER BY v.distance";
+
+/// The id and payload of one rowid (the in-memory path).
+const ROW_SQL: &str = "\
+SELECT m.original_id, p.payload
+FROM vec_id_map AS m LEFT JOIN vec_payloads AS p ON p.rowid = m.internal_id
+WHERE m.internal_id = ?1";
+
+/// Every stored vector with its rowid.
+const VECTORS_SQL: &str = "SELECT rowid, embedding FROM vec_index";
+
+/// How sqlite-vec shards find their top-k (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteVecScan {
+    /// Vectors copied into memory at open, scanned with SIMD kernels
+    /// (default).
+    #[default]
+    InMemory,
+    /// sqlite-vec's own KNN query over the file; no extra memory.
+    Extension,
+}
 
 /// Registers sqlite-vec with every SQLite connection of the process.
 pub(crate) fn register_extension() {
@@ -62,7 +97,16 @@ pub(crate) fn register_extension() {
 
 /// Opens sqlite-vec shards.
 #[derive(Debug, Default, Clone)]
-pub struct SqliteVecBackend;
+pub struct SqliteVecBackend {
+    scan: SqliteVecScan,
+}
+
+impl SqliteVecBackend {
+    /// A backend whose shards search as `scan` says.
+    pub fn new(scan: SqliteVecScan) -> SqliteVecBackend {
+        SqliteVecBackend { scan }
+    }
+}
 
 impl ShardBackend for SqliteVecBackend {
     fn kind(&self) -> BackendKind {
@@ -83,9 +127,11 @@ impl ShardBackend for SqliteVecBackend {
                 let dir = source.cache(files.clone()).await?;
                 let path = dir.join(SHARD_FILE);
                 let src = source.clone();
-                let opened = tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src))
-                    .await
-                    .map_err(|e| source.error(e))?;
+                let scan = self.scan;
+                let opened =
+                    tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src, scan))
+                        .await
+                        .map_err(|e| source.error(e))?;
                 match opened {
                     Ok(shard) => {
                         return Ok(
@@ -110,16 +156,26 @@ pub struct SqliteVecShard {
     path: PathBuf,
     source: ShardSource,
     pool: Mutex<Vec<Connection>>,
+    /// The vectors and their rowids ([`SqliteVecScan::InMemory`]).
+    resident: Option<Resident>,
+}
+
+#[derive(Debug)]
+struct Resident {
+    vectors: FlatVectors,
+    rowids: Vec<i64>,
 }
 
 impl SqliteVecShard {
-    /// Opens `path` read-only and checks its schema.
-    pub fn open(path: &Path, source: &ShardSource) -> Result<SqliteVecShard> {
+    /// Opens `path` read-only, checks its schema and integrity, and for
+    /// [`SqliteVecScan::InMemory`] loads its vectors.
+    pub fn open(path: &Path, source: &ShardSource, scan: SqliteVecScan) -> Result<SqliteVecShard> {
         register_extension();
-        let shard = SqliteVecShard {
+        let mut shard = SqliteVecShard {
             path: path.to_path_buf(),
             source: source.clone(),
             pool: Mutex::new(Vec::new()),
+            resident: None,
         };
         let conn = shard.connect()?;
         let tables: Vec<String> = conn
@@ -140,8 +196,61 @@ impl SqliteVecShard {
         if check != "ok" {
             return Err(source.error(format!("integrity check failed: {check}")));
         }
+        if scan == SqliteVecScan::InMemory {
+            shard.resident = Some(shard.load(&conn)?);
+        }
         shard.release(conn);
         Ok(shard)
+    }
+
+    /// Copies every vector out of `vec_index`.
+    fn load(&self, conn: &Connection) -> Result<Resident> {
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM vec_id_map", [], |r| r.get(0))
+            .map_err(|e| self.source.error(format!("cannot count vectors: {e}")))?;
+        let mut vectors = FlatVectors::new(self.source.dim, self.source.metric);
+        let expected = usize::try_from(count).unwrap_or(0);
+        vectors.reserve(expected);
+        let mut rowids = Vec::with_capacity(expected);
+        let mut floats = Vec::with_capacity(self.source.dim);
+        let mut st = conn
+            .prepare(VECTORS_SQL)
+            .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+        let mut rows = st
+            .query([])
+            .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => return Err(self.source.error(format!("cannot read vectors: {e}"))),
+            };
+            let (rowid, blob) = row
+                .get::<_, i64>(0)
+                .and_then(|id| Ok((id, row.get_ref(1)?.as_blob()?)))
+                .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+            floats.clear();
+            floats.extend(
+                blob.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            if blob.len() % 4 != 0 || !vectors.push(&floats) {
+                return Err(self.source.error(format!(
+                    "vector of rowid {rowid} has {} bytes, not {} (dimension {})",
+                    blob.len(),
+                    self.source.dim * 4,
+                    self.source.dim
+                )));
+            }
+            rowids.push(rowid);
+        }
+        tracing::debug!(
+            shard = self.source.id().0,
+            vectors = rowids.len(),
+            bytes = vectors.heap_bytes(),
+            "sqlite-vec shard loaded into memory"
+        );
+        Ok(Resident { vectors, rowids })
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -244,6 +353,41 @@ impl SqliteVecShard {
 
     /// The shard's local top-`top_k`, best first (blocking).
     pub fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
+        match &self.resident {
+            Some(resident) => self.search_in_memory(resident, query, top_k),
+            None => self.search_extension(query, top_k),
+        }
+    }
+
+    fn search_in_memory(
+        &self,
+        resident: &Resident,
+        query: &[f32],
+        top_k: usize,
+    ) -> Result<Vec<SearchResult>> {
+        let best = resident.vectors.top_k(query, top_k);
+        let conn = self.acquire()?;
+        let rows: rusqlite::Result<Vec<Hit>> = conn.prepare_cached(ROW_SQL).and_then(|mut st| {
+            best.iter()
+                .map(|&(distance, row)| {
+                    let rowid = resident.rowids.get(row as usize).copied().unwrap_or(-1);
+                    let found = st.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?)));
+                    match found {
+                        Ok((id, payload)) => Ok((id, f64::from(distance), payload)),
+                        Err(rusqlite::Error::QueryReturnedNoRows) => {
+                            Ok((None, f64::from(distance), None))
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .collect()
+        });
+        let rows = rows.map_err(|e| self.source.error(format!("search failed: {e}")))?;
+        self.release(conn);
+        self.results(rows)
+    }
+
+    fn search_extension(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
         let conn = self.acquire()?;
         let bytes: Vec<u8> = query.iter().flat_map(|v| v.to_le_bytes()).collect();
         let k =
@@ -257,6 +401,11 @@ impl SqliteVecShard {
             });
         let rows = rows.map_err(|e| self.source.error(format!("search failed: {e}")))?;
         self.release(conn);
+        self.results(rows)
+    }
+
+    /// Decodes ids and payloads of the rows found.
+    fn results(&self, rows: Vec<Hit>) -> Result<Vec<SearchResult>> {
         rows.into_iter()
             .map(|(id, distance, payload)| {
                 let raw =

@@ -1,27 +1,26 @@
 //! Reference line (a) of the benchmarks: exact brute force over the probed
-//! shards' vectors held in memory, with simsimd's SIMD kernels. This is the
-//! floor a flat (un-indexed) shard can reach: no I/O, no SQL, no decoding.
+//! shards' vectors held in memory, with simsimd's SIMD kernels
+//! ([`crate::flat`]). This is the floor a flat (un-indexed) shard can reach:
+//! no I/O, no SQL, no decoding.
 
 use shardvec_core::merge::merge_by;
-use shardvec_core::{distance::total_order, Metric, ShardId, VectorId};
-use simsimd::SpatialSimilarity;
+use shardvec_core::{Metric, ShardId, VectorId};
 
 use crate::backend::StoredVector;
 use crate::error::{Error, Result};
+use crate::flat::FlatVectors;
 
-/// One shard's vectors, row-major, with their ids.
-#[derive(Debug, Default)]
+/// One shard's vectors with their ids.
+#[derive(Debug)]
 pub struct FlatShard {
     ids: Vec<VectorId>,
-    data: Vec<f32>,
+    vectors: FlatVectors,
 }
 
 /// Every shard of a snapshot in memory.
 #[derive(Debug)]
 pub struct FlatSnapshot {
     shards: Vec<FlatShard>,
-    dim: usize,
-    metric: Metric,
 }
 
 impl FlatSnapshot {
@@ -31,25 +30,21 @@ impl FlatSnapshot {
         for (s, rows) in shards.into_iter().enumerate() {
             let mut flat = FlatShard {
                 ids: Vec::with_capacity(rows.len()),
-                data: Vec::with_capacity(rows.len() * dim),
+                vectors: FlatVectors::new(dim, metric),
             };
+            flat.vectors.reserve(rows.len());
             for (id, v) in rows {
-                if v.len() != dim {
+                if !flat.vectors.push(&v) {
                     return Err(Error::InvalidArgument(format!(
                         "shard {s}: vector {id} has dimension {}, not {dim}",
                         v.len()
                     )));
                 }
                 flat.ids.push(id);
-                flat.data.extend_from_slice(&v);
             }
             out.push(flat);
         }
-        Ok(FlatSnapshot {
-            shards: out,
-            dim,
-            metric,
-        })
+        Ok(FlatSnapshot { shards: out })
     }
 
     /// Vectors held.
@@ -64,45 +59,27 @@ impl FlatSnapshot {
 
     /// Exact top-`k` of `query` over `shards` (distance, id), best first;
     /// per-shard lists merged in shard order like a routed search.
-    /// Distances are simsimd's: cosine distance, squared L2, negative dot.
+    /// Scores as [`FlatVectors::top_k`] gives them.
     pub fn search(&self, query: &[f32], k: usize, shards: &[ShardId]) -> Vec<(f32, VectorId)> {
         let lists = shards
             .iter()
             .filter_map(|s| self.shards.get(s.index()))
             .map(|shard| {
-                let mut scored: Vec<(f32, u32)> = shard
-                    .data
-                    .chunks_exact(self.dim.max(1))
-                    .enumerate()
-                    .map(|(i, v)| (self.kernel(query, v), i as u32))
-                    .collect();
-                if scored.len() > k {
-                    scored.select_nth_unstable_by(k, |a, b| total_order(a.0, b.0));
-                    scored.truncate(k);
-                }
-                scored.sort_by(|a, b| total_order(a.0, b.0));
-                scored
+                shard
+                    .vectors
+                    .top_k(query, k)
                     .into_iter()
-                    .map(|(d, i)| (d, shard.ids[i as usize].clone()))
+                    .filter_map(|(d, i)| Some((d, shard.ids.get(i as usize)?.clone())))
                     .collect::<Vec<_>>()
             });
         merge_by(lists.collect::<Vec<_>>(), k, |x| x.0)
-    }
-
-    fn kernel(&self, a: &[f32], b: &[f32]) -> f32 {
-        let d = match self.metric {
-            Metric::Cosine => <f32 as SpatialSimilarity>::cos(a, b),
-            Metric::L2 => <f32 as SpatialSimilarity>::l2sq(a, b),
-            Metric::DotProduct => <f32 as SpatialSimilarity>::dot(a, b).map(|d| -d),
-        };
-        d.map_or(f32::NAN, |d| d as f32)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardvec_core::distance::distance;
+    use shardvec_core::distance::{distance, total_order};
 
     #[test]
     fn equals_scalar_brute_force() {

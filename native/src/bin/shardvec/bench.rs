@@ -10,7 +10,7 @@ use shardvec::ReaderOptions;
 use shardvec_core::npy::Matrix;
 
 use crate::read::read_queries;
-use crate::{print_json, BoxError, Store};
+use crate::{print_json, BoxError, SqliteScan, Store};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendMode {
@@ -51,6 +51,9 @@ pub struct BenchArgs {
     /// Where LanceDB shards are searched.
     #[arg(long, value_enum, default_value_t = BackendMode::Local)]
     backend_mode: BackendMode,
+    /// How sqlite-vec shards find their top-k.
+    #[arg(long, value_enum, default_value_t = SqliteScan::Memory)]
+    sqlite_scan: SqliteScan,
     /// Reader API of the callers.
     #[arg(long, value_enum, default_value_t = ApiArg::Async)]
     api: ApiArg,
@@ -100,6 +103,7 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
             ReaderOptions::new()
                 .store_options(a.store.options())
                 .lance_mode(mode)
+                .sqlite_vec_scan(a.sqlite_scan.into())
                 .max_concurrency(a.concurrency.max(8)),
         );
     let r = bench(&a.store.prefix, &root, &queries, &opts).await?;

@@ -16,7 +16,8 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shardvec::backend::sqlite_vec::SqliteVecScan;
 use shardvec::{AsyncShardedVectorReader, ReaderOptions, StoreOptions};
 
 /// Build, search and operate sharded vector snapshots on object storage.
@@ -59,6 +60,25 @@ impl Store {
             store = store.endpoint(e.clone()).allow_http(true);
         }
         store
+    }
+}
+
+/// How sqlite-vec shards find their top-k.
+#[derive(Clone, Copy, ValueEnum)]
+enum SqliteScan {
+    /// Vectors held in memory and scanned with SIMD kernels (dim x 4 bytes
+    /// per vector of each open shard).
+    Memory,
+    /// sqlite-vec's own KNN query over the file; no extra memory.
+    Extension,
+}
+
+impl From<SqliteScan> for SqliteVecScan {
+    fn from(s: SqliteScan) -> SqliteVecScan {
+        match s {
+            SqliteScan::Memory => SqliteVecScan::InMemory,
+            SqliteScan::Extension => SqliteVecScan::Extension,
+        }
     }
 }
 

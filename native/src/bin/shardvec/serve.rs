@@ -9,7 +9,7 @@ use clap::Args;
 use shardvec::host::{shutdown_signal, Host, HostMetrics, HostOptions, ShardSet};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions};
 
-use crate::{default_root, BoxError, Store};
+use crate::{default_root, BoxError, SqliteScan, Store};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Local shard cache (default: ~/.cache/shardvec).
     #[arg(long)]
     local_root: Option<PathBuf>,
+    /// How sqlite-vec shards find their top-k.
+    #[arg(long, value_enum, default_value_t = SqliteScan::Memory)]
+    sqlite_scan: SqliteScan,
     /// Open every served shard before listening.
     #[arg(long)]
     preload: bool,
@@ -66,6 +69,7 @@ pub async fn run(a: &ServeArgs) -> Result<(), BoxError> {
         root,
         ReaderOptions::new()
             .store_options(a.store.options())
+            .sqlite_vec_scan(a.sqlite_scan.into())
             .metrics(metrics.clone()),
     )
     .await?;
