@@ -81,6 +81,12 @@ for ds in "${DATASETS[@]}"; do
         step "bench $snap"
         for p in 1 2 4; do
           record "$tags,\"kind\":\"probes\"}" "$B" bench --prefix "$snap" --queries "$D/data/queries.npy" --num-probes "$p" --recall --floor --json
+          # sqlite-vec's own KNN query, for comparison with the default
+          # in-memory SIMD scan.
+          if [ "$backend" = sqlite-vec ]; then
+            record "$tags,\"kind\":\"probes\",\"scan\":\"extension\"}" "$B" bench --prefix "$snap" \
+              --queries "$D/data/queries.npy" --num-probes "$p" --floor --sqlite-scan extension --json
+          fi
         done
         for api in async sync; do
           for c in 1 4 16; do

@@ -39,6 +39,11 @@ def f(x, nd=2):
     return "—" if x is None else f"{x:.{nd}f}"
 
 
+def backend(r):
+    """The backend column: sqlite-vec rows name their scan when it is not the default."""
+    return r["backend"] + (" (extension scan)" if r.get("scan") == "extension" else "")
+
+
 def main():
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     out = []
@@ -56,7 +61,7 @@ def main():
         b = base.get((r["dataset"], r["metric"]))
         ra = r["warm_p50_ms"] / fl["p50_ms"] if fl.get("p50_ms") else None
         rb = r["warm_p50_ms"] / b["warm_p50_ms"] if b else None
-        w(f"| {r['dataset']} | {r['backend']} | {r['strategy']} | {r['metric']} | {r['num_probes']} | {f(r['mean_shards_queried'])} "
+        w(f"| {r['dataset']} | {backend(r)} | {r['strategy']} | {r['metric']} | {r['num_probes']} | {f(r['mean_shards_queried'])} "
           f"| {f(r['warm_p50_ms'], 3)} | {f(r['warm_p99_ms'], 3)} | {f(r.get('recall_at_k'), 4)} | {f(fl.get('p50_ms'), 3)} | {f(ra)} "
           f"| {f(b['warm_p50_ms'], 3) if b else '—'} | {f(b.get('recall_at_k'), 4) if b else '—'} | {f(rb)} |")
     w("\n### Throughput (queries/s, num_probes 2, 2 rounds over the queries)\n")
@@ -86,7 +91,7 @@ def main():
     rss = {}
     for r in rows:
         if r["kind"] in ("probes", "baseline") and r.get("peak_rss_mib"):
-            k = (r["dataset"], r["backend"], r["strategy"], r["metric"])
+            k = (r["dataset"], backend(r), r["strategy"], r["metric"])
             rss[k] = max(rss.get(k, 0), r["peak_rss_mib"])
     for k, v in rss.items():
         w(f"| {' | '.join(k)} | {v:.0f} |")
