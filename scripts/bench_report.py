@@ -50,6 +50,17 @@ def main():
     w = out.append
     w(f"Machine: {machine()}.\n")
     base = {(r["dataset"], r["metric"]): r for r in rows if r["kind"] == "baseline"}
+    head = [r for r in rows if r["kind"] == "headline"]
+    if head:
+        w("### Headline: 100 000 × 128, sqlite-vec, CLUSTER, num_probes 2 (one caller, top_k 10, 5 rounds)\n")
+        w("| metric | scan | p50 ms | p99 ms | queries/s | (a) p50 ms | × (a) |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for r in head:
+            fl = r.get("floor") or {}
+            ra = r["warm_p50_ms"] / fl["p50_ms"] if fl.get("p50_ms") else None
+            w(f"| {r['metric']} | {r.get('scan', 'memory')} | {f(r['warm_p50_ms'], 3)} | {f(r['warm_p99_ms'], 3)} | {f(r['qps'], 0)} "
+              f"| {f(fl.get('p50_ms'), 3)} | {f(ra)} |")
+        w("")
     w("### Warm search per num_probes (one caller, top_k 10, async reader)\n")
     w("(a) = in-memory SIMD brute force of the same routed shards; (b) = one un-sharded LanceDB table of the same vectors.\n")
     w("| dataset | backend | strategy | metric | probes | shards/query | p50 ms | p99 ms | recall@10 | (a) p50 ms | × (a) | (b) p50 ms | (b) recall | × (b) |")

@@ -226,13 +226,16 @@ fn processes_sharing_a_local_root_never_read_a_torn_file() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
-    let case = Case::load(CASE);
-    let mut server = S3Server::start();
+/// A moto server holding the fixture at `s3://snap/p`.
+async fn s3_with_fixture(case: &Case) -> S3Server {
+    let server = S3Server::start();
     server.create_bucket("snap");
     server.upload_dir(&case.dir, "snap", "p").await;
-    let store = server.options().retry(2, Duration::from_secs(3));
+    server
+}
+
+/// A reader of `s3://snap/p` with an empty cache (kept alive with it).
+async fn open_s3(store: StoreOptions) -> (AsyncShardedVectorReader, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let reader = AsyncShardedVectorReader::open(
         "s3://snap/p",
@@ -241,6 +244,14 @@ async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
     )
     .await
     .unwrap();
+    (reader, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
+    let case = Case::load(CASE);
+    let mut server = s3_with_fixture(&case).await;
+    let (reader, _root) = open_s3(server.options().retry(2, Duration::from_secs(3))).await;
     let q = query();
     // Shard 0 is cached; shard 5 is not yet.
     let before = reader.search(&q, 10, &only(&[0])).await.unwrap();
@@ -273,29 +284,17 @@ async fn an_s3_outage_fails_fast_and_heals_without_reopening() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_s3_errors_are_retried_with_backoff_within_one_search() {
-    let case = Case::load(CASE);
-    let server = S3Server::start();
-    server.create_bucket("snap");
-    server.upload_dir(&case.dir, "snap", "p").await;
+    let server = s3_with_fixture(&Case::load(CASE)).await;
     let proxy = FaultProxy::start(&server.endpoint);
     let open = |retries: usize| {
         // The later endpoint pair wins: every request goes through the proxy.
-        let store = server
-            .options()
-            .endpoint(proxy.endpoint.clone())
-            .retry(retries, Duration::from_secs(30))
-            .retry_backoff(Duration::from_millis(20), Duration::from_millis(200));
-        let root = tempfile::tempdir().unwrap();
-        async move {
-            let reader = AsyncShardedVectorReader::open(
-                "s3://snap/p",
-                root.path(),
-                ReaderOptions::new().store_options(store),
-            )
-            .await
-            .unwrap();
-            (reader, root)
-        }
+        open_s3(
+            server
+                .options()
+                .endpoint(proxy.endpoint.clone())
+                .retry(retries, Duration::from_secs(30))
+                .retry_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+        )
     };
     let q = query();
 
