@@ -41,7 +41,8 @@ def f(x, nd=2):
 
 def backend(r):
     """The backend column: sqlite-vec rows name their scan when it is not the default."""
-    return r["backend"] + (" (extension scan)" if r.get("scan") == "extension" else "")
+    label = r["backend"] + (" (extension scan)" if r.get("scan") == "extension" else "")
+    return label + (" †" if r.get("run") == "previous" else "")
 
 
 def main():
@@ -75,13 +76,15 @@ def main():
         w(f"| {r['dataset']} | {backend(r)} | {r['strategy']} | {r['metric']} | {r['num_probes']} | {f(r['mean_shards_queried'])} "
           f"| {f(r['warm_p50_ms'], 3)} | {f(r['warm_p99_ms'], 3)} | {f(r.get('recall_at_k'), 4)} | {f(fl.get('p50_ms'), 3)} | {f(ra)} "
           f"| {f(b['warm_p50_ms'], 3) if b else '—'} | {f(b.get('recall_at_k'), 4) if b else '—'} | {f(rb)} |")
+    if any(r.get("run") == "previous" for r in rows):
+        w("\n† measured by the previous run of this script (rows carried over with `\"run\": \"previous\"`), not re-run this time.")
     w("\n### Throughput (queries/s, num_probes 2, 2 rounds over the queries)\n")
     w("| dataset | backend | strategy | metric | async ×1 | async ×4 | async ×16 | sync ×1 | sync ×4 | sync ×16 | p99 ms at ×16 (async) |")
     w("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     groups = {}
     for r in rows:
         if r["kind"] == "throughput":
-            groups.setdefault((r["dataset"], r["backend"], r["strategy"], r["metric"]), {})[(r["api"], r["concurrency"])] = r
+            groups.setdefault((r["dataset"], backend(r), r["strategy"], r["metric"]), {})[(r["api"], r["concurrency"])] = r
     for (ds, be, st, me), g in groups.items():
         cell = lambda a, c: f(g[(a, c)]["qps"], 0) if (a, c) in g else "—"
         p99 = f(g[("async", 16)]["warm_p99_ms"], 2) if ("async", 16) in g else "—"

@@ -614,6 +614,16 @@ impl AsyncShardedVectorReader {
         Ok(self.current()?.manifest.shard_details())
     }
 
+    /// [`Self::snapshot_info`] and [`Self::shard_details`] of one manifest:
+    /// a refresh between two separate calls could mix two publishes.
+    pub fn snapshot_with_shards(&self) -> Result<(SnapshotInfo, Vec<ShardDetail>)> {
+        let s = self.current()?;
+        Ok((
+            s.manifest.snapshot_info(&s.manifest_ref.url),
+            s.manifest.shard_details(),
+        ))
+    }
+
     /// One shard (empty shards: count 0, no URL).
     pub fn shard_for_id(&self, id: ShardId) -> Result<ShardDetail> {
         let s = self.current()?;

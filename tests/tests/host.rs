@@ -329,6 +329,8 @@ async fn bearer_token_guards_the_api_but_not_health() {
         None,
         Some("Bearer wrong-token!"),
         Some("Bearer s3cret-toke"),
+        Some("Bearer s3cret-token2"),
+        Some("Bearer "),
         Some("s3cret-token"),
     ] {
         let mut req = client.get(&url);

@@ -23,6 +23,13 @@ async fn async_reader_reproduces_every_recorded_answer() {
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(reader.snapshot_info().unwrap(), case.recorded.snapshot_info);
         assert_eq!(reader.shard_details().unwrap(), case.recorded.shards);
+        assert_eq!(
+            reader.snapshot_with_shards().unwrap(),
+            (
+                case.recorded.snapshot_info.clone(),
+                case.recorded.shards.clone()
+            )
+        );
         for (i, q) in case.recorded.queries.iter().enumerate() {
             let what = format!("{} query {i} {:?}", case.name, q.args);
             let resp = reader

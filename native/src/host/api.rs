@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{json, Value};
+use sha2::Digest;
 use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
 use shardvec_core::ShardId;
 use subtle::ConstantTimeEq;
@@ -124,17 +125,24 @@ async fn within<T>(shared: &Shared, f: impl Future<Output = crate::Result<T>>) -
     }
 }
 
-/// `Authorization: Bearer <token>`, compared in constant time (the
-/// length of the token may still show).
+/// The SHA-256 digest a token is compared by.
+pub(super) fn token_digest(token: &str) -> [u8; 32] {
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// `Authorization: Bearer <token>`. The SHA-256 digests of the given and
+/// the expected token are compared in constant time: comparing digests of
+/// a fixed length also hides the expected token's length, which comparing
+/// the tokens themselves would show.
 async fn require_token(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if let Some(token) = &s.options.token {
+    if let Some(expected) = &s.token_digest {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        if !bool::from(token_digest(given)[..].ct_eq(&expected[..])) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -207,8 +215,7 @@ fn served_ids(s: &Shared, num_dbs: u32) -> Vec<u32> {
 }
 
 async fn snapshot(State(s): State<Arc<Shared>>) -> ApiResult<Response> {
-    let info = s.reader.snapshot_info()?;
-    let shards = s.reader.shard_details()?;
+    let (info, shards) = s.reader.snapshot_with_shards()?;
     let manifest_ref = info.manifest_ref.clone();
     let body = json!({
         "manifest_ref": manifest_ref,

@@ -34,7 +34,7 @@
 //! `body_too_large`, `timeout`, `not_found`).
 //!
 //! Limits ([`HostOptions`]): request body size, `top_k` cap, per-request
-//! timeout, optional bearer token (compared in constant time). The query's
+//! timeout, optional bearer token (SHA-256 digests compared in constant time). The query's
 //! dimension and finiteness are checked by the reader. [`Host::serve`]
 //! shuts down gracefully: in-flight requests finish.
 
@@ -165,6 +165,8 @@ pub struct Host {
 struct Shared {
     reader: AsyncShardedVectorReader,
     options: HostOptions,
+    /// SHA-256 of the bearer token, if one is required.
+    token_digest: Option<[u8; 32]>,
     metrics: Arc<HostMetrics>,
     last_refresh: Mutex<Option<RefreshRecord>>,
 }
@@ -189,6 +191,7 @@ impl Host {
         Ok(Host {
             shared: Arc::new(Shared {
                 reader,
+                token_digest: options.token.as_deref().map(api::token_digest),
                 options,
                 metrics,
                 last_refresh: Mutex::new(None),
