@@ -416,9 +416,69 @@ impl AsyncShardedVectorReader {
         top_k: usize,
         opts: &SearchOptions,
     ) -> Result<SearchResponse> {
-        let result = self.search_inner(query, top_k, opts).await;
+        self.search_checked(query, top_k, opts, |_| Ok::<(), Error>(()))
+            .await
+    }
+
+    /// [`Self::search`], with `check` called on the shards the search is
+    /// about to search (the routed shards that hold vectors, from the same
+    /// manifest) before any of them is opened. An error from `check` is
+    /// returned as is and nothing is searched; a host uses it to refuse
+    /// shards it does not serve without routing twice.
+    pub async fn search_checked<E: From<Error>>(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        opts: &SearchOptions,
+        check: impl FnOnce(&[ShardId]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<SearchResponse, E> {
+        let started = Instant::now();
+        let planned = self.plan(query, top_k, opts);
+        let (state, route, targets) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                self.report(Err(&e), top_k);
+                return Err(e.into());
+            }
+        };
+        check(&targets)?;
+        let result = self
+            .search_targets(&state, query, &targets, top_k)
+            .await
+            .map(|per_shard| SearchResponse {
+                results: merge(per_shard, top_k),
+                num_shards_queried: targets.len(),
+                route,
+                latency: started.elapsed(),
+                manifest_ref: state.manifest_ref.clone(),
+            });
+        self.report(result.as_ref(), top_k);
+        Ok(result?)
+    }
+
+    /// The state searched, the route, and the routed shards that hold
+    /// vectors.
+    fn plan(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        opts: &SearchOptions,
+    ) -> Result<(Arc<State>, Vec<ShardId>, Vec<ShardId>)> {
+        let state = self.current()?;
+        check_top_k(top_k)?;
+        let route = state.router.route(query, &opts.route_options())?;
+        let targets: Vec<ShardId> = route
+            .iter()
+            .copied()
+            .filter(|s| state.manifest.shard(*s).is_some())
+            .collect();
+        Ok((state, route, targets))
+    }
+
+    /// Tells the metrics hook how a search ended.
+    fn report(&self, result: std::result::Result<&SearchResponse, &Error>, top_k: usize) {
         if let Some(m) = &self.inner.options.metrics {
-            match &result {
+            match result {
                 Ok(r) => m.search(&SearchEvent {
                     top_k,
                     num_shards_queried: r.num_shards_queried,
@@ -428,32 +488,6 @@ impl AsyncShardedVectorReader {
                 Err(e) => m.error(e),
             }
         }
-        result
-    }
-
-    async fn search_inner(
-        &self,
-        query: &[f32],
-        top_k: usize,
-        opts: &SearchOptions,
-    ) -> Result<SearchResponse> {
-        let started = Instant::now();
-        let state = self.current()?;
-        check_top_k(top_k)?;
-        let route = state.router.route(query, &opts.route_options())?;
-        let targets: Vec<ShardId> = route
-            .iter()
-            .copied()
-            .filter(|s| state.manifest.shard(*s).is_some())
-            .collect();
-        let per_shard = self.search_targets(&state, query, &targets, top_k).await?;
-        Ok(SearchResponse {
-            results: merge(per_shard, top_k),
-            num_shards_queried: targets.len(),
-            route,
-            latency: started.elapsed(),
-            manifest_ref: state.manifest_ref.clone(),
-        })
     }
 
     /// The local top-`top_k` of each of `shards` (no routing, no merge), for

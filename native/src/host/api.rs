@@ -113,7 +113,13 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Runs `f` within the per-request time limit.
-async fn within<T>(shared: &Shared, f: impl Future<Output = crate::Result<T>>) -> ApiResult<T> {
+async fn within<T, E>(
+    shared: &Shared,
+    f: impl Future<Output = std::result::Result<T, E>>,
+) -> ApiResult<T>
+where
+    ApiError: From<E>,
+{
     let limit = shared.options.request_timeout;
     match tokio::time::timeout(limit, f).await {
         Ok(r) => r.map_err(ApiError::from),
@@ -287,15 +293,16 @@ async fn search(
     opts.shard_ids = req.shards();
     opts.routing_context = req.context().map_err(Error::from)?;
     // The routed shards that hold vectors must all be served here (an
-    // empty shard is skipped by the search wherever it is).
-    let route = s.reader.route(&req.query, &opts)?;
-    let details = s.reader.shard_details()?;
-    let searched: Vec<ShardId> = route
-        .into_iter()
-        .filter(|id| details.get(id.index()).is_some_and(|d| d.db_url.is_some()))
-        .collect();
-    check_served(&s, &searched)?;
-    let resp = within(&s, s.reader.search(&req.query, req.top_k, &opts)).await?;
+    // empty shard is skipped by the search wherever it is), checked on the
+    // route and manifest the search itself uses.
+    let resp = within(
+        &s,
+        s.reader
+            .search_checked(&req.query, req.top_k, &opts, |targets| {
+                check_served(&s, targets)
+            }),
+    )
+    .await?;
     Ok(Json(json!({
         "results": resp.results,
         "num_shards_queried": resp.num_shards_queried,
