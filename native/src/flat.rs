@@ -23,7 +23,7 @@
 //! within the SIMD kernels' rounding error (about 1e-6) of the k-th score:
 //! those rows are tied for every practical purpose.
 
-use shardvec_core::distance::total_order;
+use shardvec_core::distance::{norm, total_order};
 use shardvec_core::Metric;
 use simsimd::SpatialSimilarity;
 
@@ -179,14 +179,6 @@ pub fn sqlite_vec_score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
             -dot
         }
     }
-}
-
-/// Euclidean norm, accumulated in f64.
-fn norm(v: &[f32]) -> f32 {
-    v.iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt() as f32
 }
 
 /// The `k` smallest scores seen, kept sorted. Insertion is O(k) but only
