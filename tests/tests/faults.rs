@@ -30,22 +30,32 @@ fn only(ids: &[u32]) -> SearchOptions {
     SearchOptions::new().shard_ids(ids.iter().copied().map(ShardId).collect::<Vec<_>>())
 }
 
+/// The answers of a fresh reader of the pristine fixture `case` alone.
+fn fixture_answers(
+    case: &str,
+    queries: &[Vec<f32>],
+    opts: &SearchOptions,
+) -> Vec<Vec<SearchResult>> {
+    let root = tempfile::tempdir().unwrap();
+    let r = ShardedVectorReader::open(
+        fixtures_dir().join(case).to_str().unwrap(),
+        root.path(),
+        ReaderOptions::new(),
+    )
+    .unwrap();
+    queries
+        .iter()
+        .map(|q| r.search(q, 10, opts).unwrap().results)
+        .collect()
+}
+
 /// The answer of the pristine fixture for `shards` (on a thread of its
 /// own, so async tests can ask too).
 fn pristine(shards: &[u32]) -> Vec<SearchResult> {
     let shards = shards.to_vec();
-    std::thread::spawn(move || {
-        let root = tempfile::tempdir().unwrap();
-        let r = ShardedVectorReader::open(
-            fixtures_dir().join(CASE).to_str().unwrap(),
-            root.path(),
-            ReaderOptions::new(),
-        )
-        .unwrap();
-        r.search(&query(), 10, &only(&shards)).unwrap().results
-    })
-    .join()
-    .unwrap()
+    std::thread::spawn(move || fixture_answers(CASE, &[query()], &only(&shards)).remove(0))
+        .join()
+        .unwrap()
 }
 
 /// The file of shard `sid` in a copy of the fixture.
@@ -468,19 +478,7 @@ fn soak_sixteen_threads_while_current_flips_200_times() {
     // Expected answers per manifest, from a reader of each fixture alone.
     let expected: Vec<Vec<Vec<SearchResult>>> = [a, b]
         .iter()
-        .map(|case| {
-            let root = tempfile::tempdir().unwrap();
-            let r = ShardedVectorReader::open(
-                fixtures_dir().join(case).to_str().unwrap(),
-                root.path(),
-                ReaderOptions::new(),
-            )
-            .unwrap();
-            queries
-                .iter()
-                .map(|q| r.search(q, 10, &opts).unwrap().results)
-                .collect()
-        })
+        .map(|case| fixture_answers(case, &queries, &opts))
         .collect();
 
     let root = tempfile::tempdir().unwrap();
