@@ -295,3 +295,20 @@ pub fn two_publishes(first: &str, second: &str) -> (tempfile::TempDir, PathBuf, 
     write_current(&prefix, &urls[0]);
     (tmp, prefix, urls)
 }
+
+/// The `shardvec` binary of this build (`cargo test --workspace` builds
+/// it next to the test binaries).
+pub fn shardvec_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target folder")
+        .join("shardvec");
+    assert!(
+        bin.exists(),
+        "{} (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}

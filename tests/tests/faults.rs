@@ -17,7 +17,7 @@ use shardvec_e2e::fault_proxy::FaultProxy;
 use shardvec_e2e::host::rss_kib;
 use shardvec_e2e::s3::S3Server;
 use shardvec_e2e::{
-    assert_same_results, copy_dir, fixtures_dir, two_publishes, write_current, Case,
+    assert_same_results, copy_dir, fixtures_dir, shardvec_bin, two_publishes, write_current, Case,
 };
 
 const CASE: &str = "sqlitevec_cluster_cosine";
@@ -183,17 +183,6 @@ fn a_damaged_local_cache_is_downloaded_again() {
 }
 
 /// The `shardvec` binary of this build (next to the test executables).
-fn shardvec_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("shardvec");
-    assert!(
-        bin.exists(),
-        "{} (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
-
 #[test]
 fn processes_sharing_a_local_root_never_read_a_torn_file() {
     let root = tempfile::tempdir().unwrap();
