@@ -53,6 +53,7 @@ pub mod __fuzz {
 pub mod current;
 pub mod distance;
 mod error;
+pub mod layout;
 pub mod manifest;
 pub mod merge;
 pub mod npy;
