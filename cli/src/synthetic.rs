@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use shardvec_core::npy::Matrix;
 
-use crate::error::{Error, Result};
+use shardvec::{Error, Result};
 
 /// A clustered dataset.
 #[derive(Debug, Clone)]

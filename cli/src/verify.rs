@@ -15,8 +15,8 @@ use serde::Serialize;
 use shardvec_core::distance::{distance, total_order};
 use shardvec_core::{merge_by, Metric, ShardId, Strategy, VectorId};
 
-use crate::error::{Error, Result};
-use crate::reader::{AsyncShardedVectorReader, SearchOptions};
+use shardvec::reader::{AsyncShardedVectorReader, SearchOptions};
+use shardvec::{Error, Result};
 
 /// Options of [`verify`]. Defaults on each setter.
 #[derive(Debug, Clone)]

@@ -78,6 +78,9 @@ mod tests {
             artefact_key("r", CENTROIDS_FILE),
             "vector_meta/run_id=r/centroids.npy"
         );
-        assert_eq!(shard_dir("r", ShardId(7)), "shards/run_id=r/db=00007/attempt=00");
+        assert_eq!(
+            shard_dir("r", ShardId(7)),
+            "shards/run_id=r/db=00007/attempt=00"
+        );
     }
 }

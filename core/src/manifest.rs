@@ -6,11 +6,22 @@
 //! error naming the field): `format_version` 4, `num_dbs > 0`, at most
 //! `num_dbs` shard rows with unique ids in `[0, num_dbs)`, and a
 //! `custom.vector` object whose keys make sense for its strategy.
+//!
+//! The encoding lives next to the parsing, so every fact of the format is
+//! written down once: [`VectorMeta::to_json`] (the `custom.vector` keys the
+//! reference writes, null or omitted exactly as it does),
+//! [`Manifest::custom_text`], [`Manifest::build_meta_row`] and
+//! [`ShardMeta::row`] (the values a writer binds to [`BUILD_META_INSERT`] and
+//! [`SHARDS_INSERT`] after creating [`BUILD_META_DDL`] and [`SHARDS_DDL`]),
+//! and [`py_json`], the JSON text style of every JSON column (Python's
+//! `json.dumps(value, sort_keys=True)`). For every valid manifest `m`,
+//! parsing the image made of those rows gives back `m`.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 
 use serde_json::{Map, Value as Json};
 
@@ -55,6 +66,53 @@ pub const SHARDS_DDL: &str = "CREATE TABLE shards (
     checkpoint_id TEXT,
     writer_info   TEXT    NOT NULL DEFAULT '{}'
 )";
+
+/// The insert of the `build_meta` row: binds [`Manifest::build_meta_row`]
+/// (`?1`..`?11`, in [`BUILD_META_COLUMNS`] order).
+pub const BUILD_META_INSERT: &str = "INSERT INTO build_meta (run_id, created_at, num_dbs, \
+     s3_prefix, key_col, sharding, db_path_template, shard_prefix, format_version, \
+     key_encoding, custom) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The insert of one `shards` row: binds [`ShardMeta::row`] (`?1`..`?9`, in
+/// [`SHARDS_COLUMNS`] order).
+pub const SHARDS_INSERT: &str = "INSERT INTO shards (db_id, db_url, attempt, row_count, \
+     db_bytes, min_key, max_key, checkpoint_id, writer_info) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// The columns of [`BUILD_META_INSERT`], in binding order.
+pub const BUILD_META_COLUMNS: [&str; 11] = [
+    "run_id",
+    "created_at",
+    "num_dbs",
+    "s3_prefix",
+    "key_col",
+    "sharding",
+    "db_path_template",
+    "shard_prefix",
+    "format_version",
+    "key_encoding",
+    "custom",
+];
+
+/// The columns of [`SHARDS_INSERT`], in binding order.
+pub const SHARDS_COLUMNS: [&str; 9] = [
+    "db_id",
+    "db_url",
+    "attempt",
+    "row_count",
+    "db_bytes",
+    "min_key",
+    "max_key",
+    "checkpoint_id",
+    "writer_info",
+];
+
+/// `build_meta.key_col` of vector snapshots.
+pub const VECTOR_KEY_COL: &str = "_vector_id";
+/// `build_meta.key_encoding` of vector snapshots.
+pub const VECTOR_KEY_ENCODING: &str = "raw";
+/// `build_meta.shard_prefix` as the reference writes it by default.
+pub const DEFAULT_SHARD_PREFIX: &str = "shards";
 
 /// Largest LSH code width: codes are `u64`.
 pub const MAX_HASH_BITS: u32 = 64;

@@ -18,9 +18,9 @@ use shardvec_core::ShardId;
 use subtle::ConstantTimeEq;
 use tower_http::services::ServeDir;
 
+use shardvec::{Error, ErrorKind, SearchOptions};
+
 use super::Shared;
-use crate::error::Error;
-use crate::reader::SearchOptions;
 
 /// Every endpoint, with the token check on `/v1/*` and `/metrics`, the
 /// body limit and the request counter.
@@ -63,18 +63,21 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let code = e.code();
-        let status = match code {
-            "invalid_argument" | "invalid_query" => StatusCode::BAD_REQUEST,
-            "stale_manifest" => StatusCode::CONFLICT,
-            "timeout" => StatusCode::GATEWAY_TIMEOUT,
-            "closed" => StatusCode::SERVICE_UNAVAILABLE,
-            "store" | "no_current" | "manifest" | "artefact" | "foreign_url" | "snapshot" => {
+        // Exhaustive: a new kind does not compile until it has a status.
+        let status = match e.kind() {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // The snapshot behind this host is missing, unreachable or
+            // damaged: the host's upstream failed, not the request.
+            ErrorKind::NotFound | ErrorKind::Upstream | ErrorKind::Corrupt => {
                 StatusCode::BAD_GATEWAY
             }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 

@@ -1,4 +1,7 @@
-//! The host server: HTTP/JSON over an [`AsyncShardedVectorReader`]
+//! # shardvec-host
+//!
+//! The host server: HTTP/JSON over an [`AsyncShardedVectorReader`] (axum
+//! on tokio), as a library type, [`Host`], to embed or to run
 //! (`shardvec serve`).
 //!
 //! ## Design
@@ -28,8 +31,11 @@
 //! | `GET /metrics` | Prometheus text ([`HostMetrics`]) |
 //! | `GET /demo/` | the web demo and the wasm package, from [`HostOptions::demo_dir`] (no token needed) |
 //!
-//! Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status: the
-//! code is [`Error::code`](crate::Error::code) or one of the host's own
+//! Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status
+//! chosen by an exhaustive `match` on the reader error's
+//! [`ErrorKind`](shardvec::ErrorKind) (so a new kind cannot silently
+//! become a 500): the code is [`shardvec::Error::code`] or one of the
+//! host's own
 //! (`unauthorized`, `shard_not_served`, `top_k_too_large`, `bad_json`,
 //! `body_too_large`, `timeout`, `not_found`).
 //!
@@ -39,6 +45,7 @@
 //! shuts down gracefully: in-flight requests finish.
 
 mod api;
+mod error;
 mod prometheus;
 mod shard_set;
 
@@ -51,10 +58,10 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use self::error::{Error, Result};
 pub use self::prometheus::HostMetrics;
 pub use self::shard_set::ShardSet;
-use crate::error::{Error, Result};
-use crate::reader::AsyncShardedVectorReader;
+use shardvec::AsyncShardedVectorReader;
 
 /// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
 /// `top_k` ≤ 1 000, 30 s per request, no staleness threshold, no periodic
@@ -181,12 +188,18 @@ impl Host {
     ) -> Result<Host> {
         let num_dbs = reader.snapshot_info()?.num_dbs;
         if let Some(max) = options.shards.max().filter(|&m| m >= num_dbs) {
-            return Err(Error::InvalidArgument(format!(
-                "--shards names shard {max}, but the snapshot has {num_dbs} shards (0..{num_dbs})"
-            )));
+            return Err(Error::InvalidOption {
+                option: "shards",
+                reason: format!(
+                    "names shard {max}, but the snapshot has {num_dbs} shards (0..{num_dbs})"
+                ),
+            });
         }
         if options.token.as_deref().is_some_and(str::is_empty) {
-            return Err(Error::InvalidArgument("the bearer token is empty".into()));
+            return Err(Error::InvalidOption {
+                option: "token",
+                reason: "the bearer token is empty".into(),
+            });
         }
         Ok(Host {
             shared: Arc::new(Shared {
@@ -210,7 +223,7 @@ impl Host {
     }
 
     /// Refreshes the reader and records the outcome for `/healthz`.
-    pub async fn refresh(&self) -> Result<bool> {
+    pub async fn refresh(&self) -> shardvec::Result<bool> {
         self.shared.refresh().await
     }
 
@@ -246,11 +259,11 @@ impl Host {
 }
 
 impl Shared {
-    async fn refresh(&self) -> Result<bool> {
+    async fn refresh(&self) -> shardvec::Result<bool> {
         let limit = self.options.request_timeout;
         let result = match tokio::time::timeout(limit, self.reader.refresh()).await {
             Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
+            Err(_) => Err(shardvec::Error::Timeout {
                 what: "refresh",
                 limit,
             }),

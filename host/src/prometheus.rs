@@ -11,9 +11,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use shardvec_core::{ManifestRef, ShardId};
 
-use crate::backend::BackendKind;
-use crate::metrics::{Metrics, SearchEvent};
-use crate::Error;
+use shardvec::backend::BackendKind;
+use shardvec::metrics::{Metrics, SearchEvent};
+use shardvec::Error;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {

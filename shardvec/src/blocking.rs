@@ -69,7 +69,7 @@ impl ShardedVectorReader {
             .thread_name("shardvec-reader")
             .enable_all()
             .build()
-            .map_err(|e| Error::InvalidArgument(format!("cannot start the reader runtime: {e}")))?;
+            .map_err(|e| Error::internal("cannot start the reader runtime", e))?;
         let local_root = local_root.into();
         let inner =
             runtime.block_on(AsyncShardedVectorReader::open(prefix, local_root, options))?;

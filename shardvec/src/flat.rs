@@ -3,7 +3,7 @@
 //! [`FlatVectors`] is one shard's vectors, row-major. It serves two
 //! callers: sqlite-vec shards searched in memory
 //! ([`SqliteVecScan::InMemory`](crate::backend::sqlite_vec::SqliteVecScan::InMemory))
-//! and the benchmarks' floor ([`crate::bench::floor`]).
+//! and the floor of `shardvec bench` (`shardvec_cli::bench::floor`).
 //!
 //! A search runs in two passes:
 //!
@@ -226,37 +226,58 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
     use shardvec_core::distance::distance;
+
+    /// `n` seeded vectors around `clusters` random centres.
+    fn blobs(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let centres: Vec<Vec<f32>> = (0..clusters)
+            .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        (0..n)
+            .map(|i| {
+                centres[i % clusters]
+                    .iter()
+                    .map(|c| {
+                        let z: f32 = StandardNormal.sample(&mut rng);
+                        c + 0.3 * z
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 
     /// Equal to scoring every row with [`sqlite_vec_score`] and sorting
     /// (rows and score bits), and those scores agree with the core's
     /// independently written distances.
     #[test]
     fn equals_an_exhaustive_exact_search() {
-        let data = crate::synthetic::blobs(700, 24, 4, 0.3, 5).unwrap();
+        let data = blobs(700, 24, 4, 5);
+        let queries = blobs(20, 24, 4, 9);
         for metric in [Metric::Cosine, Metric::L2, Metric::DotProduct] {
             let mut flat = FlatVectors::new(24, metric);
             flat.reserve(700);
-            for v in data.vectors.iter_rows() {
+            for v in &data {
                 assert!(flat.push(v));
             }
             assert!(!flat.push(&[1.0; 3]), "wrong dimension refused");
             assert_eq!(flat.len(), 700);
-            for q in crate::synthetic::queries_near(&data.vectors, 20, 0.1, 9) {
+            for q in &queries {
                 let mut all: Vec<(f32, u32)> = data
-                    .vectors
-                    .iter_rows()
+                    .iter()
                     .enumerate()
-                    .map(|(i, v)| (sqlite_vec_score(metric, &q, v), i as u32))
+                    .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
                     .collect();
                 all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
                 for k in [1, 10, 100, 1000] {
-                    let got = flat.top_k(&q, k);
+                    let got = flat.top_k(q, k);
                     assert_eq!(got, all[..k.min(700)], "{metric:?} k {k}");
                 }
                 for (d, i) in &all[..50] {
-                    let v = data.vectors.row(*i as usize).unwrap();
-                    let core = distance(metric, &q, v);
+                    let v = &data[*i as usize];
+                    let core = distance(metric, q, v);
                     // The core's L2 is squared (routing); sqlite-vec reports
                     // the plain distance.
                     let core = if metric == Metric::L2 {

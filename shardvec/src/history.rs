@@ -97,6 +97,6 @@ pub async fn rollback(location: &SnapshotLocation, target: &RollbackTarget) -> R
         source,
     })?;
     crate::reader::load_router(location, &manifest).await?;
-    crate::writer::set_current(location, &target_ref.url, &target_ref.run_id).await?;
+    crate::manifest_store::set_current(location, &target_ref.url, &target_ref.run_id).await?;
     Ok(target_ref)
 }

@@ -1,8 +1,11 @@
 //! # shardvec
 //!
-//! Sharded vector search over object storage, for Rust services and
-//! operators. Built on [`shardvec_core`] (manifest parsing, routing and
-//! merge, shared with the WebAssembly package).
+//! Sharded vector search over object storage, for Rust services: the
+//! readers, the object-store I/O, the local shard cache, the shard
+//! backends and (feature `writer`) the writer. Built on [`shardvec_core`]
+//! (the format, routing and merge, shared with the WebAssembly package);
+//! the HTTP host is the crate `shardvec-host`, the command-line tool
+//! `shardvec-cli`.
 //!
 //! ## Main types
 //!
@@ -15,41 +18,50 @@
 //!   the snapshot is in it; recorded URLs are resolved against it, so copies
 //!   of a snapshot read the same.
 //! - [`ManifestStore`]: where `_CURRENT` and manifests come from.
-//! - [`backend::ShardBackend`]: how a shard is opened and searched
-//!   (sqlite-vec and LanceDB), with the local cache of [`cache`].
+//! - [`backend::ShardBackend`]: how a shard is opened and searched, one
+//!   implementation per storage engine, registered in
+//!   [`backend::Backends`]; the local cache is [`cache`].
 //! - [`metrics::Metrics`] (a hook trait) and [`rate_limit::RateLimiter`]
 //!   (a token bucket), set through [`ReaderOptions`].
-//! - [`writer::build`] with [`writer::Input`] and [`writer::WriterOptions`]:
-//!   records in (`.npy`, `.fvecs`, JSON Lines, memory), a published
-//!   snapshot out, routed by the same core router the readers use.
-//! - [`host`]: the HTTP/JSON host server (`shardvec serve`) for clients and
-//!   edge workers.
-//! - [`history`] (manifests under a prefix, rollback) and [`verify`]
-//!   (recall@k of routed search against exact brute force).
-//! - [`bench`]: latency, throughput, recall, bytes read and the SIMD
-//!   brute-force floor of a snapshot (`shardvec bench`).
-//! - [`synthetic`]: seeded clustered data for the demo, tests and benchmarks.
-//! - [`Error`]: the crate's one error type.
+//! - [`history`]: the manifests under a prefix, and rollback.
+//! - `writer::build` with `writer::Input` and `writer::WriterOptions`
+//!   (feature `writer`): records in (`.npy`, `.fvecs`, JSON Lines, memory),
+//!   a published snapshot out, routed by the same core router the readers
+//!   use.
+//! - [`Error`] with its [`ErrorKind`]: the crate's one error type.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `sqlite-vec` | yes | shards stored as sqlite-vec files (bundled SQLite) |
+//! | `lancedb` | no | shards stored as Lance datasets (the Arrow/DataFusion stack: most of a full build) |
+//! | `aws` | yes | `s3://` and S3-compatible servers |
+//! | `gcp`, `azure` | no | `gs://`, `az://` |
+//! | `writer` | no | build and publish snapshots |
+//!
+//! `file://`, local folders and `memory://` always work. A snapshot whose
+//! shards need a backend that is not compiled in opens (routing works), and
+//! searching such a shard fails with [`Error::BackendNotCompiled`], naming
+//! the feature.
 
 pub mod backend;
-pub mod bench;
 pub mod blocking;
 pub mod cache;
 mod error;
+#[cfg(feature = "sqlite-vec")]
 pub mod flat;
 pub mod history;
-pub mod host;
 pub mod location;
 pub mod manifest_store;
 pub mod metrics;
 pub mod rate_limit;
 pub mod reader;
-pub mod synthetic;
-pub mod verify;
+#[cfg(feature = "writer")]
 pub mod writer;
 
 pub use blocking::ShardedVectorReader;
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, ErrorKind, Result};
 pub use location::{SnapshotLocation, StoreOptions};
 pub use manifest_store::{ManifestStore, ObjectManifestStore};
 pub use reader::{

@@ -13,10 +13,7 @@ use shardvec_core::{CurrentPointer, ManifestRef};
 use crate::error::{Error, Result};
 use crate::location::SnapshotLocation;
 
-/// Key of the pointer object under the prefix.
-pub const CURRENT_KEY: &str = "_CURRENT";
-/// Folder of the manifests under the prefix.
-pub const MANIFESTS_DIR: &str = "manifests";
+pub use shardvec_core::layout::{CURRENT_KEY, MANIFESTS_DIR};
 
 /// Reads the pointer and the manifests of one snapshot prefix.
 pub trait ManifestStore: Send + Sync + std::fmt::Debug {
@@ -108,7 +105,7 @@ impl ManifestStore for ObjectManifestStore {
                     Some(ManifestRef {
                         url: self
                             .location
-                            .display_url(&format!("{MANIFESTS_DIR}/{name}/manifest")),
+                            .display_url(&shardvec_core::layout::manifest_key(name)),
                         run_id: run_id.to_string(),
                         published_at,
                     })
@@ -118,4 +115,30 @@ impl ManifestStore for ObjectManifestStore {
             Ok(refs)
         })
     }
+}
+
+/// Points `_CURRENT` under `location` at `manifest_url`: the second phase
+/// of a publish, and a rollback.
+pub async fn set_current(
+    location: &SnapshotLocation,
+    manifest_url: &str,
+    run_id: &str,
+) -> Result<()> {
+    let pointer = CurrentPointer {
+        manifest_ref: manifest_url.to_string(),
+        manifest_content_type: shardvec_core::current::MANIFEST_CONTENT_TYPE.to_string(),
+        run_id: run_id.to_string(),
+        // Microseconds, as the reference writes timestamps.
+        updated_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
+        format_version: shardvec_core::current::CURRENT_FORMAT_VERSION,
+    };
+    location
+        .store()
+        .put(
+            &location.path(CURRENT_KEY),
+            pointer.to_json().into_bytes().into(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::store("put", location.display_url(CURRENT_KEY), e))
 }

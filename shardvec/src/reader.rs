@@ -34,10 +34,9 @@ use shardvec_core::{
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::backend::lancedb::LanceDbBackend;
-use crate::backend::lancedb::{LanceDistance, LanceMode};
-use crate::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
-use crate::backend::{self, BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
+use crate::backend::{
+    self, BackendKind, Backends, ShardBackend, ShardSearcher, ShardSource, StoredVector,
+};
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 use crate::manifest_store::{ManifestStore, ObjectManifestStore};
@@ -59,9 +58,7 @@ pub struct ReaderOptions {
     pub(crate) store: StoreOptions,
     pub(crate) manifest_store: Option<Arc<dyn ManifestStore>>,
     pub(crate) backend: Option<BackendKind>,
-    pub(crate) lance_mode: LanceMode,
-    pub(crate) lance_distance: LanceDistance,
-    pub(crate) sqlite_vec_scan: SqliteVecScan,
+    pub(crate) backends: Backends,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
     pub(crate) allow_foreign_urls: bool,
@@ -77,9 +74,7 @@ impl Default for ReaderOptions {
             store: StoreOptions::default(),
             manifest_store: None,
             backend: None,
-            lance_mode: LanceMode::Local,
-            lance_distance: LanceDistance::Reference,
-            sqlite_vec_scan: SqliteVecScan::InMemory,
+            backends: Backends::default(),
             rate_limiter: None,
             metrics: None,
             allow_foreign_urls: false,
@@ -153,25 +148,14 @@ impl ReaderOptions {
         self
     }
 
-    /// Which distance LanceDB shards use (default: as the reference, see
-    /// [`LanceDistance`]).
-    pub fn lance_distance(mut self, distance: LanceDistance) -> Self {
-        self.lance_distance = distance;
-        self
-    }
-
-    /// Where LanceDB shards are searched (default: a local copy).
-    pub fn lance_mode(mut self, mode: LanceMode) -> Self {
-        self.lance_mode = mode;
-        self
-    }
-
-    /// How sqlite-vec shards find their top-k (default:
-    /// [`SqliteVecScan::InMemory`]: each open shard's vectors are held in
-    /// memory and scanned with SIMD kernels; [`SqliteVecScan::Extension`]
-    /// runs sqlite-vec's own query over the file instead).
-    pub fn sqlite_vec_scan(mut self, scan: SqliteVecScan) -> Self {
-        self.sqlite_vec_scan = scan;
+    /// Opens shards of `backend.kind()` with `backend` instead of the
+    /// default instance: how backend options are set, e.g.
+    /// `SqliteVecBackend::new(SqliteVecScan::Extension)` or
+    /// `LanceDbBackend::new(LanceMode::Remote, LanceDistance::Metric)`.
+    /// Default: every backend compiled in (cargo features `sqlite-vec` and
+    /// `lancedb`), with its default options.
+    pub fn shard_backend(mut self, backend: impl ShardBackend + 'static) -> Self {
+        self.backends.insert(Arc::new(backend));
         self
     }
 
@@ -785,10 +769,10 @@ impl AsyncShardedVectorReader {
     async fn handle(&self, state: &Arc<State>, sid: ShardId) -> Result<Arc<dyn ShardSearcher>> {
         self.check_open()?;
         let slot: Slot = {
-            let mut handles = state
-                .handles
-                .lock()
-                .map_err(|_| Error::InvalidArgument("shard cache poisoned".into()))?;
+            let mut handles = state.handles.lock().map_err(|_| Error::Internal {
+                what: "the shard handle cache lock is poisoned".into(),
+                source: None,
+            })?;
             handles
                 .get_or_insert(sid, || Arc::new(OnceCell::new()))
                 .clone()
@@ -853,24 +837,9 @@ impl AsyncShardedVectorReader {
             Some(k) => k,
             None => backend::detect(&source).await?,
         };
+        let backend = self.inner.options.backends.for_shard(sid, kind)?;
         let span = tracing::debug_span!("open_shard", shard = sid.0, backend = kind.as_str());
-        let handle = match kind {
-            BackendKind::SqliteVec => {
-                SqliteVecBackend::new(self.inner.options.sqlite_vec_scan)
-                    .open(&source)
-                    .instrument(span)
-                    .await
-            }
-            BackendKind::Lancedb => {
-                LanceDbBackend::new(
-                    self.inner.options.lance_mode,
-                    self.inner.options.lance_distance,
-                )
-                .open(&source)
-                .instrument(span)
-                .await
-            }
-        }?;
+        let handle = backend.open(&source).instrument(span).await?;
         Ok((kind, handle))
     }
 }

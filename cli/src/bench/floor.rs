@@ -6,9 +6,9 @@
 use shardvec_core::merge::merge_by;
 use shardvec_core::{Metric, ShardId, VectorId};
 
-use crate::backend::StoredVector;
-use crate::error::{Error, Result};
-use crate::flat::FlatVectors;
+use shardvec::backend::StoredVector;
+use shardvec::flat::FlatVectors;
+use shardvec::{Error, Result};
 
 /// One shard's vectors with their ids.
 #[derive(Debug)]

@@ -22,11 +22,11 @@ use shardvec_core::{ShardId, VectorId};
 
 pub use self::counting::CountingStore;
 use self::floor::FlatSnapshot;
-use crate::error::{Error, Result};
-use crate::location::SnapshotLocation;
-use crate::reader::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
 use crate::verify::same_id;
-use crate::ShardedVectorReader;
+use shardvec::location::SnapshotLocation;
+use shardvec::reader::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec::ShardedVectorReader;
+use shardvec::{Error, Result};
 
 /// Which reader API the callers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -198,8 +198,11 @@ pub async fn bench(
             let handle = std::thread::spawn(move || run_sync(&p, &root, &q, &o, &s));
             let (report, _) = tokio::task::spawn_blocking(move || handle.join())
                 .await
-                .map_err(|e| Error::InvalidArgument(format!("benchmark thread: {e}")))?
-                .map_err(|_| Error::InvalidArgument("the benchmark thread panicked".into()))??;
+                .map_err(|e| Error::internal("cannot start a benchmark thread", e))?
+                .map_err(|_| Error::Internal {
+                    what: "the benchmark thread panicked".into(),
+                    source: None,
+                })??;
             // Recall and floor need an async reader on the warm cache.
             let reader =
                 AsyncShardedVectorReader::open(prefix, local_root, opts.reader.clone()).await?;
@@ -255,7 +258,7 @@ async fn finish(
                     })
                 })
                 .await
-                .map_err(|e| Error::InvalidArgument(format!("floor thread: {e}")))??,
+                .map_err(|e| Error::task("floor", e))??,
             );
         }
     }
@@ -345,10 +348,7 @@ async fn run_async(
         .collect();
     let mut latencies = Vec::with_capacity(total);
     for t in tasks {
-        latencies.extend(
-            t.await
-                .map_err(|e| Error::InvalidArgument(format!("benchmark task: {e}")))??,
-        );
+        latencies.extend(t.await.map_err(|e| Error::task("benchmark", e))??);
     }
     let timing = timing(latencies, started.elapsed());
     let warm = counting.bytes_read() - before;
@@ -433,7 +433,10 @@ fn run_threads(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(Error::InvalidArgument("a benchmark thread panicked".into()))
+                    Err(Error::Internal {
+                        what: "a benchmark thread panicked".into(),
+                        source: None,
+                    })
                 })
             })
             .collect()

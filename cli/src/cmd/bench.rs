@@ -1,12 +1,12 @@
-//! `shardvec bench` (see `shardvec::bench`) and `shardvec synth`, the
+//! `shardvec bench` (see `shardvec_cli::bench`) and `shardvec synth`, the
 //! seeded clustered data the benchmarks build snapshots from.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use shardvec::backend::lancedb::LanceMode;
-use shardvec::bench::{bench, Api, BenchOptions};
 use shardvec::ReaderOptions;
+use shardvec_cli::bench::{bench, Api, BenchOptions};
 use shardvec_core::npy::Matrix;
 
 use crate::read::read_queries;
@@ -205,9 +205,9 @@ pub struct SynthArgs {
 }
 
 pub fn synth(a: &SynthArgs) -> Result<(), BoxError> {
-    let data = shardvec::synthetic::blobs(a.n, a.dim, a.clusters, a.spread, a.seed)?;
+    let data = shardvec_cli::synthetic::blobs(a.n, a.dim, a.clusters, a.spread, a.seed)?;
     let queries =
-        shardvec::synthetic::queries_near(&data.vectors, a.queries, a.spread / 2.0, a.seed + 1);
+        shardvec_cli::synthetic::queries_near(&data.vectors, a.queries, a.spread / 2.0, a.seed + 1);
     let flat: Vec<f32> = queries.concat();
     let queries = Matrix::new(queries.len(), a.dim, flat)?;
     std::fs::create_dir_all(&a.out)?;

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use shardvec::backend::BackendKind;
-use shardvec::verify::{self, VerifyOptions};
 use shardvec::writer::{self, Input, StrategyConfig, WriterOptions};
-use shardvec::{synthetic, AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec_cli::synthetic;
+use shardvec_cli::verify::{self, VerifyOptions};
 use shardvec_core::{Explanation, Metric};
 
 use crate::BoxError;

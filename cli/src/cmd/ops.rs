@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use shardvec::history::{self, RollbackTarget};
-use shardvec::verify::{self, VerifyOptions, VerifyReport};
 use shardvec::SnapshotLocation;
+use shardvec_cli::verify::{self, VerifyOptions, VerifyReport};
 
 use crate::{open, print_json, BoxError, Common, Store};
 

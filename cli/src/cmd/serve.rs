@@ -1,4 +1,4 @@
-//! `shardvec serve`: the host server (see `shardvec::host`).
+//! `shardvec serve`: the host server (see `shardvec_host`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use shardvec::host::{shutdown_signal, Host, HostMetrics, HostOptions, ShardSet};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions};
+use shardvec_host::{shutdown_signal, Host, HostMetrics, HostOptions, ShardSet};
 
 use crate::{default_root, BoxError, SqliteScan, Store};
 

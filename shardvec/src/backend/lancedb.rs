@@ -35,9 +35,9 @@ use super::{lance_store, BackendKind, ShardBackend, ShardSearcher, ShardSource, 
 use crate::error::Result;
 
 /// The dataset folder of a shard.
-pub const DATASET_DIR: &str = "vector_index.lance";
+pub const DATASET_DIR: &str = shardvec_core::layout::LANCE_DATASET_DIR;
 /// The table name.
-pub const TABLE: &str = "vector_index";
+pub const TABLE: &str = shardvec_core::layout::LANCE_TABLE;
 
 /// Where LanceDB shards are searched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,12 +135,12 @@ impl ShardBackend for LanceDbBackend {
             let conn = connect
                 .execute()
                 .await
-                .map_err(|e| source.error(format!("cannot open LanceDB at {uri}: {e}")))?;
+                .map_err(|e| source.failed(format!("cannot open LanceDB at {uri}"), e))?;
             let table = conn
                 .open_table(TABLE)
                 .execute()
                 .await
-                .map_err(|e| source.error(format!("cannot open table `{TABLE}`: {e}")))?;
+                .map_err(|e| source.failed(format!("cannot open table `{TABLE}`"), e))?;
             Ok(Arc::new(LanceShard {
                 table,
                 source: source.clone(),
@@ -176,7 +176,7 @@ pub struct LanceShard {
 impl LanceShard {
     /// Runs a query and collects its batches; errors say `what` failed.
     async fn run(&self, q: &impl ExecutableQuery, what: &str) -> Result<Vec<RecordBatch>> {
-        let fail = |e: lancedb::Error| self.source.error(format!("{what} failed: {e}"));
+        let fail = |e: lancedb::Error| self.source.failed(format!("{what} failed"), e);
         q.execute()
             .await
             .map_err(fail)?
@@ -216,7 +216,7 @@ impl LanceShard {
                 Some(p) if !p.is_null(i) => {
                     Some(serde_json::from_str(p.value(i)).map_err(|e| {
                         self.source
-                            .error(format!("payload of {id} is not JSON: {e}"))
+                            .failed(format!("payload of {id} is not JSON"), e)
                     })?)
                 }
                 _ => None,
@@ -264,7 +264,7 @@ impl ShardSearcher for LanceShard {
 
     fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
         Box::pin(async move {
-            let fail = |e: lancedb::Error| self.source.error(format!("search failed: {e}"));
+            let fail = |e: lancedb::Error| self.source.failed("search failed", e);
             let mut q = self
                 .table
                 .query()

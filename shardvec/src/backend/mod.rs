@@ -7,10 +7,23 @@
 //! LanceDB is async itself.
 //!
 //! [`detect`] tells which backend wrote a shard from its objects:
-//! `shard.db` → sqlite-vec, `vector_index.lance/` → LanceDB.
+//! `shard.db` → sqlite-vec, `vector_index.lance/` → LanceDB. The reader
+//! then asks its [`Backends`] for that kind: the backends compiled in
+//! (cargo features `sqlite-vec`, default, and `lancedb`), each with its
+//! default options unless the caller registered another instance
+//! ([`crate::ReaderOptions::shard_backend`]). A shard whose backend is not
+//! compiled in fails alone, with [`Error::BackendNotCompiled`] naming the
+//! feature.
+//!
+//! Adding a backend touches this folder only: a [`BackendKind`] variant
+//! with its feature name and detection rule, a module implementing
+//! [`ShardBackend`], and its line in [`Backends::default`].
 
+#[cfg(feature = "lancedb")]
 mod lance_store;
+#[cfg(feature = "lancedb")]
 pub mod lancedb;
+#[cfg(feature = "sqlite-vec")]
 pub mod sqlite_vec;
 
 use std::path::PathBuf;
@@ -20,8 +33,10 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta, VectorId};
 
+use shardvec_core::layout::{LANCE_DATASET_DIR, SQLITE_VEC_SHARD_FILE};
+
 use crate::cache::{self, Identity};
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::location::SnapshotLocation;
 
 /// The storage engine of a shard.
@@ -35,12 +50,92 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Every kind, compiled in or not.
+    pub const ALL: [BackendKind; 2] = [BackendKind::SqliteVec, BackendKind::Lancedb];
+
     /// The name used in options and output.
     pub fn as_str(self) -> &'static str {
         match self {
             BackendKind::SqliteVec => "sqlite-vec",
             BackendKind::Lancedb => "lancedb",
         }
+    }
+
+    /// The cargo feature of `shardvec` that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Whether this build has the backend.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            BackendKind::SqliteVec => cfg!(feature = "sqlite-vec"),
+            BackendKind::Lancedb => cfg!(feature = "lancedb"),
+        }
+    }
+
+    /// The kind of a shard, from the names of its objects (relative to the
+    /// shard folder); `None` if none matches.
+    pub fn detect<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<BackendKind> {
+        let mut lance = false;
+        for name in names {
+            if name == SQLITE_VEC_SHARD_FILE {
+                return Some(BackendKind::SqliteVec);
+            }
+            lance |= name
+                .strip_prefix(LANCE_DATASET_DIR)
+                .is_some_and(|rest| rest.starts_with('/'));
+        }
+        lance.then_some(BackendKind::Lancedb)
+    }
+}
+
+/// The backends a reader opens shards with, at most one per
+/// [`BackendKind`]. Default: every backend compiled in, with its default
+/// options.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    backends: Vec<Arc<dyn ShardBackend>>,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        #[allow(unused_mut)]
+        let mut backends: Vec<Arc<dyn ShardBackend>> = Vec::new();
+        #[cfg(feature = "sqlite-vec")]
+        backends.push(Arc::new(sqlite_vec::SqliteVecBackend::default()));
+        #[cfg(feature = "lancedb")]
+        backends.push(Arc::new(lancedb::LanceDbBackend::default()));
+        Backends { backends }
+    }
+}
+
+impl Backends {
+    /// No backend at all (register them with [`Backends::insert`]).
+    pub fn empty() -> Self {
+        Backends {
+            backends: Vec::new(),
+        }
+    }
+
+    /// Registers `backend`, replacing the one of the same kind.
+    pub fn insert(&mut self, backend: Arc<dyn ShardBackend>) {
+        self.backends.retain(|b| b.kind() != backend.kind());
+        self.backends.push(backend);
+    }
+
+    /// The backend of `kind`, if registered.
+    pub fn get(&self, kind: BackendKind) -> Option<&Arc<dyn ShardBackend>> {
+        self.backends.iter().find(|b| b.kind() == kind)
+    }
+
+    /// The backend for shard `shard` of kind `kind`, or the error that
+    /// names the missing feature.
+    pub fn for_shard(&self, shard: ShardId, kind: BackendKind) -> Result<&Arc<dyn ShardBackend>> {
+        self.get(kind).ok_or(Error::BackendNotCompiled {
+            shard,
+            backend: kind,
+        })
     }
 }
 
@@ -110,12 +205,25 @@ impl ShardSource {
         }
     }
 
-    /// A backend error about this shard.
-    pub fn error(&self, reason: impl std::fmt::Display) -> Error {
+    /// A backend error about this shard: `reason`, with no cause.
+    pub fn error(&self, reason: impl Into<String>) -> Error {
         Error::Backend {
             shard: self.id(),
             url: self.url(),
-            reason: reason.to_string(),
+            source: reason.into().into(),
+        }
+    }
+
+    /// A backend error about this shard: `what` failed because of `cause`,
+    /// which stays the error's source.
+    pub fn failed(&self, what: impl Into<String>, cause: impl Into<BoxError>) -> Error {
+        Error::Backend {
+            shard: self.id(),
+            url: self.url(),
+            source: Box::new(crate::error::Context {
+                what: what.into(),
+                cause: cause.into(),
+            }),
         }
     }
 }
@@ -144,17 +252,9 @@ pub trait ShardBackend: Send + Sync + std::fmt::Debug {
 /// Detects the engine of a shard from its objects.
 pub async fn detect(source: &ShardSource) -> Result<BackendKind> {
     let keys = source.location.list(&source.key).await?;
-    let names = keys.iter().filter_map(|(k, _)| source.name_in_shard(k));
-    let mut lance = false;
-    for name in names {
-        if name == sqlite_vec::SHARD_FILE {
-            return Ok(BackendKind::SqliteVec);
-        }
-        lance |= name.starts_with("vector_index.lance/");
-    }
-    if lance {
-        Ok(BackendKind::Lancedb)
-    } else {
-        Err(source.error("no shard objects found (expected shard.db or vector_index.lance/)"))
-    }
+    BackendKind::detect(keys.iter().filter_map(|(k, _)| source.name_in_shard(k))).ok_or_else(|| {
+        source.error(format!(
+            "no shard objects found (expected {SQLITE_VEC_SHARD_FILE} or {LANCE_DATASET_DIR}/)"
+        ))
+    })
 }

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::flat::FlatVectors;
 
 /// The shard's file name.
-pub const SHARD_FILE: &str = "shard.db";
+pub const SHARD_FILE: &str = shardvec_core::layout::SQLITE_VEC_SHARD_FILE;
 
 /// Connections kept per shard once released (more may be open at peaks).
 const POOL_SIZE: usize = 8;
@@ -131,7 +131,7 @@ impl ShardBackend for SqliteVecBackend {
                 let opened =
                     tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src, scan))
                         .await
-                        .map_err(|e| source.error(e))?;
+                        .map_err(|e| Error::task("shard open", e))?;
                 match opened {
                     Ok(shard) => {
                         return Ok(
@@ -181,7 +181,7 @@ impl SqliteVecShard {
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
             .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| source.error(format!("not a readable SQLite file: {e}")))?;
+            .map_err(|e| source.failed("not a readable SQLite file", e))?;
         for t in ["vec_index", "vec_id_map"] {
             if !tables.iter().any(|n| n == t) {
                 return Err(source.error(format!("table `{t}` is missing")));
@@ -192,7 +192,7 @@ impl SqliteVecShard {
         // the cost).
         let check: String = conn
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-            .map_err(|e| source.error(format!("integrity check failed: {e}")))?;
+            .map_err(|e| source.failed("integrity check failed", e))?;
         if check != "ok" {
             return Err(source.error(format!("integrity check failed: {check}")));
         }
@@ -207,7 +207,7 @@ impl SqliteVecShard {
     fn load(&self, conn: &Connection) -> Result<Resident> {
         let count: i64 = conn
             .query_row("SELECT count(*) FROM vec_id_map", [], |r| r.get(0))
-            .map_err(|e| self.source.error(format!("cannot count vectors: {e}")))?;
+            .map_err(|e| self.source.failed("cannot count vectors", e))?;
         let mut vectors = FlatVectors::new(self.source.dim, self.source.metric);
         let expected = usize::try_from(count).unwrap_or(0);
         vectors.reserve(expected);
@@ -215,20 +215,20 @@ impl SqliteVecShard {
         let mut floats = Vec::with_capacity(self.source.dim);
         let mut st = conn
             .prepare(VECTORS_SQL)
-            .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+            .map_err(|e| self.source.failed("cannot read vectors", e))?;
         let mut rows = st
             .query([])
-            .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+            .map_err(|e| self.source.failed("cannot read vectors", e))?;
         loop {
             let row = match rows.next() {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
-                Err(e) => return Err(self.source.error(format!("cannot read vectors: {e}"))),
+                Err(e) => return Err(self.source.failed("cannot read vectors", e)),
             };
             let (rowid, blob) = row
                 .get::<_, i64>(0)
                 .and_then(|id| Ok((id, row.get_ref(1)?.as_blob()?)))
-                .map_err(|e| self.source.error(format!("cannot read vectors: {e}")))?;
+                .map_err(|e| self.source.failed("cannot read vectors", e))?;
             floats.clear();
             floats.extend(
                 blob.chunks_exact(4)
@@ -260,7 +260,7 @@ impl SqliteVecShard {
         )
         .map_err(|e| {
             self.source
-                .error(format!("cannot open {}: {e}", self.path.display()))
+                .failed(format!("cannot open {}", self.path.display()), e)
         })?;
         conn.set_prepared_statement_cache_capacity(4);
         // Read the (immutable, read-only) file through a memory map: a KNN
@@ -268,7 +268,7 @@ impl SqliteVecShard {
         // cache each scan was a pread per page — about a third of the
         // search time in the profile (BENCHMARKS.md).
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)
-            .map_err(|e| self.source.error(format!("cannot set mmap_size: {e}")))?;
+            .map_err(|e| self.source.failed("cannot set mmap_size", e))?;
         Ok(conn)
     }
 
@@ -313,7 +313,7 @@ impl ShardSearcher for SqliteVecSearcher {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || shard.scan())
                 .await
-                .map_err(|e| self.0.source.error(format!("scan task failed: {e}")))?
+                .map_err(|e| Error::task("shard scan", e))?
         })
     }
 
@@ -322,7 +322,7 @@ impl ShardSearcher for SqliteVecSearcher {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || shard.search(&query, top_k))
                 .await
-                .map_err(|e| self.0.source.error(format!("search task failed: {e}")))?
+                .map_err(|e| Error::task("shard search", e))?
         })
     }
 }
@@ -336,7 +336,7 @@ impl SqliteVecShard {
         let rows: rusqlite::Result<Vec<(String, Vec<u8>)>> = conn
             .prepare(SCAN_SQL)
             .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
-        let rows = rows.map_err(|e| self.source.error(format!("scan failed: {e}")))?;
+        let rows = rows.map_err(|e| self.source.failed("scan failed", e))?;
         self.release(conn);
         rows.into_iter()
             .map(|(raw, blob)| {
@@ -382,7 +382,7 @@ impl SqliteVecShard {
                 })
                 .collect()
         });
-        let rows = rows.map_err(|e| self.source.error(format!("search failed: {e}")))?;
+        let rows = rows.map_err(|e| self.source.failed("search failed", e))?;
         self.release(conn);
         self.results(rows)
     }
@@ -399,7 +399,7 @@ impl SqliteVecShard {
                 })?
                 .collect()
             });
-        let rows = rows.map_err(|e| self.source.error(format!("search failed: {e}")))?;
+        let rows = rows.map_err(|e| self.source.failed("search failed", e))?;
         self.release(conn);
         self.results(rows)
     }
@@ -415,7 +415,7 @@ impl SqliteVecShard {
                 let payload = match payload {
                     Some(p) => Some(serde_json::from_str(&p).map_err(|e| {
                         self.source
-                            .error(format!("payload of {id} is not JSON: {e}"))
+                            .failed(format!("payload of {id} is not JSON"), e)
                     })?),
                     None => None,
                 };

@@ -375,7 +375,7 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
                 )
             })
             .await
-            .map_err(|e| Error::InvalidArgument(format!("training task failed: {e}")))??;
+            .map_err(|e| Error::task("training", e))??;
             RoutingArtefacts::centroids(centroids)
         }
         StrategyConfig::Lsh { num_hash_bits } => {
@@ -461,7 +461,7 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
             write_shards(&input, &opts2, &router, &layout, &dir, &rt)
         })
         .await
-        .map_err(|e| Error::InvalidArgument(format!("writer task failed: {e}")))??
+        .map_err(|e| Error::task("shard writing", e))??
     };
     timings.write_ms = ms(t);
 
@@ -762,22 +762,7 @@ async fn publish(
     Ok(url)
 }
 
-/// Points `_CURRENT` at `manifest_url` (the second phase of a publish, and
-/// a rollback).
-pub async fn set_current(
-    location: &SnapshotLocation,
-    manifest_url: &str,
-    run_id: &str,
-) -> Result<()> {
-    let pointer = CurrentPointer {
-        manifest_ref: manifest_url.to_string(),
-        manifest_content_type: MANIFEST_CONTENT_TYPE.to_string(),
-        run_id: run_id.to_string(),
-        updated_at: now(),
-        format_version: CURRENT_FORMAT_VERSION,
-    };
-    put_bytes(location, "_CURRENT", pointer.to_json().into_bytes()).await
-}
+pub use crate::manifest_store::set_current;
 
 /// Best-effort removal of a failed run's objects.
 async fn cleanup(location: &SnapshotLocation, run: &RunKeys) {

@@ -1,0 +1,24 @@
+// The page's state, shared by every module: the loaded snapshot and what is
+// derived from it (shards, centroids, recorded queries, sample vectors, the
+// PCA), the current query and routing options, and the last routing decision.
+
+export const state = {
+  wasm: null,
+  snap: null,
+  url: null,
+  info: null,
+  shards: [],
+  meta: null,
+  centroids: [], // Float32Array rows
+  queries: [], // recorded queries: {query, args, route?}
+  samples: [], // {v: Float32Array, shard}
+  pca: null,
+  query: null, // Float32Array
+  numProbes: 1,
+  shardIds: [0],
+  routingContext: {},
+  recordedIndex: -1,
+  explanation: null,
+  probed: [],
+  routeError: null,
+};
