@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shardvec-target}"
+source scripts/env.sh
 LOCK=${SHARDVEC_CARGO_LOCK:-/tmp/shardvec-cargo.lock}
 W=${SHARDVEC_BENCH_DIR:-$HOME/.cache/shardvec-bench}
 QUICK=0

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Nightly builds these; test.sh's stable clippy-driver wrapper must not.
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
-FIXTURES="${SHARDVEC_FIXTURES:-$PWD/../shared/fixtures/peer}"
+FIXTURES="${SHARDVEC_FIXTURES:-$PWD/tests/fixtures/peer}"
 CACHE="${SHARDVEC_FUZZ_CACHE:-$HOME/.cache/shardvec-fuzz}"
 TARGETS=(manifest sqlite npy current cel host_json)
 

@@ -4,13 +4,14 @@
 # network access to the Rust distribution server, crates.io and PyPI.
 set -euo pipefail
 
+cd "$(dirname "$0")/.."
+source scripts/env.sh
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# protoc: the lancedb crate compiles protobuf definitions.
-if ! have protoc; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null;
-  else sudo apt-get update -qq && sudo apt-get install -y -qq protobuf-compiler >/dev/null; fi
-fi
+# protoc (the lancedb crate compiles protobuf definitions) and mold (the
+# linker scripts/env.sh selects).
+ensure_protoc
+ensure_mold
 
 rustup component add rustfmt clippy >/dev/null
 # wasm32v1-none proves the core is no_std; wasm32-unknown-unknown is the

@@ -9,13 +9,13 @@
 # $HOME/.cache/shardvec-target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shardvec-target}"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+source scripts/env.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "setup"
 bash scripts/setup.sh
+ensure_mold  # installed by setup.sh: export the linker flag here too
 
 step "cargo fmt"
 cargo fmt --all -- --check

@@ -22,8 +22,7 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use shardvec::backend::sqlite_vec::SqliteVecScan;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions, StoreOptions};
 
 /// Build, search and operate sharded vector snapshots on object storage.
@@ -79,11 +78,22 @@ enum SqliteScan {
     Extension,
 }
 
-impl From<SqliteScan> for SqliteVecScan {
-    fn from(s: SqliteScan) -> SqliteVecScan {
-        match s {
-            SqliteScan::Memory => SqliteVecScan::InMemory,
-            SqliteScan::Extension => SqliteVecScan::Extension,
+impl SqliteScan {
+    /// `opts` with sqlite-vec shards searched this way.
+    fn apply(self, opts: ReaderOptions) -> ReaderOptions {
+        #[cfg(feature = "sqlite-vec")]
+        {
+            use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
+            let scan = match self {
+                SqliteScan::Memory => SqliteVecScan::InMemory,
+                SqliteScan::Extension => SqliteVecScan::Extension,
+            };
+            opts.shard_backend(SqliteVecBackend::new(scan))
+        }
+        #[cfg(not(feature = "sqlite-vec"))]
+        {
+            let _ = self;
+            opts
         }
     }
 }
@@ -189,8 +199,32 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     }
 }
 
+/// `shardvec --version`: the version and the cargo features compiled in
+/// (scripts/demo.sh reads it to tell a full build from a default one).
+fn long_version() -> String {
+    let features = [
+        ("sqlite-vec", cfg!(feature = "sqlite-vec")),
+        ("lancedb", cfg!(feature = "lancedb")),
+        ("aws", cfg!(feature = "aws")),
+        ("gcp", cfg!(feature = "gcp")),
+        ("azure", cfg!(feature = "azure")),
+    ];
+    let on: Vec<&str> = features.iter().filter(|f| f.1).map(|f| f.0).collect();
+    format!(
+        "{} (features: {})",
+        env!("CARGO_PKG_VERSION"),
+        on.join(", ")
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Leaked once: clap takes `&'static str` without its `string` feature.
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

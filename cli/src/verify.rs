@@ -157,7 +157,7 @@ async fn draw_queries(
     use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, StandardNormal};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut sample = crate::writer::train::Reservoir::new(opts.queries, opts.seed);
+    let mut sample = shardvec::writer::train::Reservoir::new(opts.queries, opts.seed);
     let (mut sum, mut sum2, mut count) = (0f64, 0f64, 0u64);
     for s in 0..num_dbs {
         for (_, v) in reader.scan_shard(ShardId(s)).await? {

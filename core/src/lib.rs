@@ -50,6 +50,7 @@ mod cel_eval;
 pub mod __fuzz {
     pub use crate::cel_eval::route_expr;
 }
+pub mod api;
 pub mod current;
 pub mod distance;
 mod error;
@@ -57,7 +58,6 @@ pub mod layout;
 pub mod manifest;
 pub mod merge;
 pub mod npy;
-pub mod request;
 pub mod resolve;
 pub mod router;
 pub mod routing_value;

@@ -26,6 +26,7 @@ use core::fmt::Write as _;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
+use crate::layout::DB_PATH_TEMPLATE;
 use crate::routing_value::{json_kind, RoutingValue};
 use crate::sqlite::{Database, Row, Table, Value};
 use crate::types::{Metric, ShardDetail, ShardId, SnapshotInfo, Strategy};
@@ -413,6 +414,353 @@ impl Manifest {
     }
 }
 
+// ---- encoding -------------------------------------------------------------
+
+impl BuildMeta {
+    /// The `build_meta` row of a vector snapshot, as the reference fills it:
+    /// key column [`VECTOR_KEY_COL`], the hash placeholder
+    /// [`BuildMeta::vector_sharding`], [`DB_PATH_TEMPLATE`],
+    /// [`DEFAULT_SHARD_PREFIX`], [`FORMAT_VERSION`] and
+    /// [`VECTOR_KEY_ENCODING`].
+    pub fn for_vectors(
+        run_id: impl Into<String>,
+        created_at: impl Into<String>,
+        num_dbs: u32,
+        s3_prefix: impl Into<String>,
+    ) -> BuildMeta {
+        BuildMeta {
+            run_id: run_id.into(),
+            created_at: created_at.into(),
+            num_dbs,
+            s3_prefix: s3_prefix.into(),
+            key_col: VECTOR_KEY_COL.to_string(),
+            sharding: BuildMeta::vector_sharding(),
+            db_path_template: DB_PATH_TEMPLATE.to_string(),
+            shard_prefix: DEFAULT_SHARD_PREFIX.to_string(),
+            format_version: FORMAT_VERSION,
+            key_encoding: VECTOR_KEY_ENCODING.to_string(),
+        }
+    }
+
+    /// The `sharding` JSON of vector snapshots: the reference's key-value
+    /// sharding spec left at hash with no CEL fields (vector routing lives
+    /// in `custom.vector`).
+    pub fn vector_sharding() -> Json {
+        let mut m = Map::new();
+        m.insert("cel_columns".to_string(), Json::Null);
+        m.insert("cel_expr".to_string(), Json::Null);
+        m.insert("hash_algorithm".to_string(), Json::from("xxh3_64"));
+        m.insert("routing_values".to_string(), Json::Null);
+        m.insert("strategy".to_string(), Json::from("hash"));
+        Json::Object(m)
+    }
+}
+
+impl ShardMeta {
+    /// The `shards` row, in [`SHARDS_COLUMNS`] order, for
+    /// [`SHARDS_INSERT`]. JSON columns are [`py_json`] text; `min_key` and
+    /// `max_key` are NULL when absent. Counts above `i64::MAX` (which
+    /// SQLite cannot store) saturate.
+    pub fn row(&self) -> [Value; 9] {
+        let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        let opt_text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+        let opt_json =
+            |j: &Option<Json>| j.as_ref().map_or(Value::Null, |j| Value::Text(py_json(j)));
+        [
+            Value::Integer(i64::from(self.db_id.0)),
+            opt_text(&self.db_url),
+            Value::Integer(self.attempt),
+            int(self.row_count),
+            int(self.db_bytes),
+            opt_json(&self.min_key),
+            opt_json(&self.max_key),
+            opt_text(&self.checkpoint_id),
+            Value::Text(py_json(&self.writer_info)),
+        ]
+    }
+
+    /// `writer_info` as the reference records it for a shard written by
+    /// one process: `{"attempt", "duration_ms", "stage_id": null,
+    /// "task_attempt_id": null}`.
+    pub fn reference_writer_info(attempt: i64, duration_ms: u64) -> Json {
+        let mut m = Map::new();
+        m.insert("attempt".to_string(), Json::from(attempt));
+        m.insert("duration_ms".to_string(), Json::from(duration_ms));
+        m.insert("stage_id".to_string(), Json::Null);
+        m.insert("task_attempt_id".to_string(), Json::Null);
+        Json::Object(m)
+    }
+}
+
+impl VectorMeta {
+    /// The `custom.vector` keys this crate reads into typed fields. An
+    /// [`extra`](VectorMeta::extra) entry with one of these names is never
+    /// encoded: the typed field owns the key.
+    pub const KNOWN_KEYS: [&'static str; 13] = [
+        "dim",
+        "metric",
+        "sharding_strategy",
+        "num_probes",
+        "centroids_ref",
+        "hyperplanes_ref",
+        "num_hash_bits",
+        "cel_expr",
+        "cel_columns",
+        "routing_values",
+        "index_type",
+        "quantization",
+        "total_vectors",
+    ];
+
+    /// The `custom.vector` object, with the keys the reference writes:
+    ///
+    /// - always `dim`, `metric`, `sharding_strategy`, `num_probes`,
+    ///   `index_type`, `quantization` and `total_vectors` (the last three as
+    ///   `null` when absent; the reference writes `"quantization": null`);
+    /// - `centroids_ref`, `hyperplanes_ref` and `num_hash_bits` only when
+    ///   present (the reference omits them for the other strategies);
+    /// - with a CEL spec, `cel_expr` and `cel_columns`, and
+    ///   `routing_values` only when present (omitted, not `null`, for
+    ///   non-categorical CEL);
+    /// - then every [`extra`](VectorMeta::extra) entry whose key is not in
+    ///   [`KNOWN_KEYS`](VectorMeta::KNOWN_KEYS).
+    pub fn to_json(&self) -> Map<String, Json> {
+        let mut v = Map::new();
+        let opt_str = |s: &Option<String>| s.clone().map_or(Json::Null, Json::String);
+        v.insert("dim".to_string(), Json::from(self.dim as u64));
+        v.insert("metric".to_string(), Json::from(self.metric.as_str()));
+        v.insert(
+            "sharding_strategy".to_string(),
+            Json::from(self.strategy.as_str()),
+        );
+        v.insert("num_probes".to_string(), Json::from(self.num_probes));
+        v.insert("index_type".to_string(), opt_str(&self.index_type));
+        v.insert("quantization".to_string(), opt_str(&self.quantization));
+        v.insert(
+            "total_vectors".to_string(),
+            self.total_vectors.map_or(Json::Null, Json::from),
+        );
+        if let Some(r) = &self.centroids_ref {
+            v.insert("centroids_ref".to_string(), Json::from(r.as_str()));
+        }
+        if let Some(r) = &self.hyperplanes_ref {
+            v.insert("hyperplanes_ref".to_string(), Json::from(r.as_str()));
+        }
+        if let Some(b) = self.num_hash_bits {
+            v.insert("num_hash_bits".to_string(), Json::from(b));
+        }
+        if let Some(cel) = &self.cel {
+            v.insert("cel_expr".to_string(), Json::from(cel.expr.as_str()));
+            v.insert(
+                "cel_columns".to_string(),
+                Json::Object(
+                    cel.columns
+                        .iter()
+                        .map(|(k, t)| (k.clone(), Json::from(t.as_str())))
+                        .collect(),
+                ),
+            );
+            if let Some(values) = &cel.routing_values {
+                v.insert(
+                    "routing_values".to_string(),
+                    Json::Array(values.iter().map(RoutingValue::to_json).collect()),
+                );
+            }
+        }
+        for (k, x) in &self.extra {
+            if !VectorMeta::KNOWN_KEYS.contains(&k.as_str()) {
+                v.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    }
+}
+
+impl Manifest {
+    /// The `custom` object: the user fields and `vector`
+    /// ([`VectorMeta::to_json`]; a user field named `vector` is replaced).
+    pub fn custom(&self) -> Map<String, Json> {
+        let mut custom = self.user_fields.clone();
+        custom.insert("vector".to_string(), Json::Object(self.vector.to_json()));
+        custom
+    }
+
+    /// The `build_meta.custom` text ([`py_json`] of [`Manifest::custom`]).
+    pub fn custom_text(&self) -> String {
+        py_json(&Json::Object(self.custom()))
+    }
+
+    /// The `build_meta` row, in [`BUILD_META_COLUMNS`] order, for
+    /// [`BUILD_META_INSERT`]. JSON columns are [`py_json`] text.
+    pub fn build_meta_row(&self) -> [Value; 11] {
+        let b = &self.build;
+        [
+            Value::Text(b.run_id.clone()),
+            Value::Text(b.created_at.clone()),
+            Value::Integer(i64::from(b.num_dbs)),
+            Value::Text(b.s3_prefix.clone()),
+            Value::Text(b.key_col.clone()),
+            Value::Text(py_json(&b.sharding)),
+            Value::Text(b.db_path_template.clone()),
+            Value::Text(b.shard_prefix.clone()),
+            Value::Integer(b.format_version),
+            Value::Text(b.key_encoding.clone()),
+            Value::Text(self.custom_text()),
+        ]
+    }
+
+    /// The `shards` rows ([`ShardMeta::row`]), by shard id.
+    pub fn shard_rows(&self) -> Vec<[Value; 9]> {
+        self.shards.iter().map(ShardMeta::row).collect()
+    }
+}
+
+// ---- JSON text in the reference's style -----------------------------------
+
+/// JSON text exactly as the reference writes its JSON columns: Python's
+/// `json.dumps(value, sort_keys=True)` — keys sorted by code point at every
+/// level, `", "` and `": "` separators, every character outside printable
+/// ASCII escaped (`\n`-style short escapes, otherwise `\u00e9`, astral
+/// characters as surrogate pairs, lower-case hex), floats as Python's
+/// `repr` (`1.0`, `1e-05`, `1e+16`).
+pub fn py_json(v: &Json) -> String {
+    let mut out = String::new();
+    write_py_json(v, &mut out);
+    out
+}
+
+/// [`py_json`], appending to `out`.
+pub fn write_py_json(v: &Json, out: &mut String) {
+    match v {
+        Json::Null => out.push_str("null"),
+        Json::Bool(true) => out.push_str("true"),
+        Json::Bool(false) => out.push_str("false"),
+        Json::Number(n) => write_py_number(n, out),
+        Json::String(s) => write_py_str(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py_json(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            // Sorted whatever map type serde_json was built with; `str`
+            // order is code point order, as Python sorts.
+            let mut entries: Vec<(&String, &Json)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py_str(k, out);
+                out.push_str(": ");
+                write_py_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A string as Python's `json.dumps` with `ensure_ascii=True` writes it.
+fn write_py_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn write_py_number(n: &serde_json::Number, out: &mut String) {
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else if let Some(f) = n.as_f64() {
+        write_py_float(f, out);
+    }
+}
+
+/// A float as Python's `float.__repr__`: the shortest digits that round
+/// trip; positional when the decimal exponent is in `-4..16`, otherwise
+/// `d.ddde±XX`.
+fn write_py_float(f: f64, out: &mut String) {
+    if !f.is_finite() {
+        // Unreachable for serde_json values; Python's spelling.
+        out.push_str(if f.is_nan() {
+            "NaN"
+        } else if f > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        });
+        return;
+    }
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    if f == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits: `d[.ddd]e[-]x`.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    // Position of the decimal point relative to the digits.
+    let point = exp + 1;
+    if !(-4 < point && point <= 16) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
+    } else if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..-point {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let point = point as usize;
+        if point < digits.len() {
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
+        } else {
+            out.push_str(digits);
+            for _ in digits.len()..point {
+                out.push('0');
+            }
+            out.push_str(".0");
+        }
+    }
+}
+
 fn parse_json(field: &str, s: &str) -> Result<Json> {
     serde_json::from_str(s).map_err(|e| Error::field(field, format!("invalid JSON: {e}")))
 }
@@ -654,4 +1002,101 @@ fn parse_vector(mut v: Map<String, Json>, num_dbs: u32) -> Result<VectorMeta> {
         total_vectors: take_uint(&mut v, "total_vectors")?,
         extra: v,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_text_matches_pythons_sort_keys_dumps() {
+        // Expected texts printed by CPython 3's json.dumps(v, sort_keys=True).
+        let v = json!({"b": [1, 2.5, null], "a": {"z": true,
+            "y": "é\"\u{7f}\u{0}\u{1f}\u{2028}🙂\n\t\u{8}\u{c}\r/\\"},
+            "Z": -5, "é": u64::MAX});
+        assert_eq!(
+            py_json(&v),
+            r#"{"Z": -5, "a": {"y": "\u00e9\"\u007f\u0000\u001f\u2028\ud83d\ude42\n\t\b\f\r/\\", "z": true}, "b": [1, 2.5, null], "\u00e9": 18446744073709551615}"#
+        );
+        assert_eq!(
+            py_json(&BuildMeta::vector_sharding()),
+            r#"{"cel_columns": null, "cel_expr": null, "hash_algorithm": "xxh3_64", "routing_values": null, "strategy": "hash"}"#
+        );
+        assert_eq!(
+            py_json(&ShardMeta::reference_writer_info(0, 0)),
+            r#"{"attempt": 0, "duration_ms": 0, "stage_id": null, "task_attempt_id": null}"#
+        );
+    }
+
+    #[test]
+    fn floats_print_as_python_repr() {
+        let cases: [(f64, &str); 18] = [
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.00012345, "0.00012345"),
+            (123456789.125, "123456789.125"),
+            (1.5e300, "1.5e+300"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (2.5e-7, "2.5e-07"),
+            (-3.14, "-3.14"),
+            (1e22, "1e+22"),
+            (100.0, "100.0"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(py_json(&Json::from(f)), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn insert_statements_name_the_columns_in_row_order() {
+        let cols = |sql: &str| -> Vec<String> {
+            let inner = &sql[sql.find('(').unwrap() + 1..sql.find(')').unwrap()];
+            inner.split(',').map(|c| c.trim().to_string()).collect()
+        };
+        assert_eq!(cols(BUILD_META_INSERT), BUILD_META_COLUMNS);
+        assert_eq!(cols(SHARDS_INSERT), SHARDS_COLUMNS);
+        for c in BUILD_META_COLUMNS {
+            assert!(BUILD_META_DDL.contains(&format!("\n    {c} ")), "{c}");
+        }
+        for c in SHARDS_COLUMNS {
+            assert!(SHARDS_DDL.contains(&format!("\n    {c} ")), "{c}");
+        }
+        assert!(BUILD_META_INSERT.ends_with("?11)"));
+        assert!(SHARDS_INSERT.ends_with("?9)"));
+    }
+
+    #[test]
+    fn extra_keys_never_shadow_typed_fields() {
+        let mut extra = Map::new();
+        extra.insert("centroids_ref".to_string(), json!("s3://elsewhere"));
+        extra.insert("metric".to_string(), json!("l2"));
+        extra.insert("future_key".to_string(), json!({"a": 1}));
+        let v = VectorMeta {
+            dim: 3,
+            metric: Metric::Cosine,
+            strategy: Strategy::Explicit,
+            num_probes: 1,
+            centroids_ref: None,
+            hyperplanes_ref: None,
+            num_hash_bits: None,
+            cel: None,
+            index_type: Some("hnsw".to_string()),
+            quantization: None,
+            total_vectors: Some(7),
+            extra,
+        };
+        assert_eq!(
+            py_json(&Json::Object(v.to_json())),
+            r#"{"dim": 3, "future_key": {"a": 1}, "index_type": "hnsw", "metric": "cosine", "num_probes": 1, "quantization": null, "sharding_strategy": "explicit", "total_vectors": 7}"#
+        );
+    }
 }

@@ -80,7 +80,7 @@ fn cel_regressions_are_errors() {
 
 #[test]
 fn host_json_regressions_are_errors() {
-    use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
+    use shardvec_core::api::{SearchRequest, ShardsSearchRequest};
     for (name, bytes) in inputs("host_json") {
         let search = SearchRequest::parse(&bytes).and_then(|r| r.context().map(|_| r));
         assert!(search.is_err(), "{name}: {search:?}");

@@ -11,9 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde_json::{json, Value};
 use sha2::Digest;
-use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
+use shardvec_core::api::{
+    codes, ErrorBody, HealthResponse, RefreshResponse, SearchRequest, SearchResponse,
+    ShardsSearchRequest, ShardsSearchResponse, SnapshotResponse,
+};
 use shardvec_core::ShardId;
 use subtle::ConstantTimeEq;
 use tower_http::services::ServeDir;
@@ -84,9 +86,9 @@ impl From<Error> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(r.status(), "body_too_large", r.body_text())
+            ApiError::new(r.status(), codes::BODY_TOO_LARGE, r.body_text())
         } else {
-            ApiError::new(r.status(), "bad_request", r.body_text())
+            ApiError::new(r.status(), codes::BAD_REQUEST, r.body_text())
         }
     }
 }
@@ -98,12 +100,12 @@ fn parse_body<T>(
     parse: impl Fn(&[u8]) -> shardvec_core::Result<T>,
 ) -> ApiResult<T> {
     let body = body?;
-    parse(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))
+    parse(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_JSON, e.to_string()))
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let body = Json(ErrorBody::new(self.code, self.message));
         let mut resp = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
@@ -154,7 +156,7 @@ async fn require_token(State(s): State<Arc<Shared>>, req: Request, next: Next) -
         if !bool::from(token_digest(given)[..].ct_eq(&expected[..])) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                codes::UNAUTHORIZED,
                 "a valid `Authorization: Bearer <token>` header is required",
             )
             .into_response();
@@ -175,14 +177,14 @@ async fn count_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) 
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint")
 }
 
 fn check_top_k(s: &Shared, top_k: usize) -> ApiResult<()> {
     if top_k > s.options.max_top_k {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "top_k_too_large",
+            codes::TOP_K_TOO_LARGE,
             format!(
                 "top_k {top_k} is above this host's limit of {}",
                 s.options.max_top_k
@@ -203,7 +205,7 @@ fn check_served(s: &Shared, shards: &[ShardId]) -> ApiResult<()> {
     }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
-        "shard_not_served",
+        codes::SHARD_NOT_SERVED,
         format!(
             "shard(s) {} are not served by this host (it serves {})",
             missing.join(", "),
@@ -219,19 +221,19 @@ fn etag_of(manifest_url: &str, file: &str) -> String {
     )
 }
 
-fn served_ids(s: &Shared, num_dbs: u32) -> Vec<u32> {
-    s.options.shards.ids(num_dbs).iter().map(|i| i.0).collect()
+fn served_ids(s: &Shared, num_dbs: u32) -> Vec<ShardId> {
+    s.options.shards.ids(num_dbs)
 }
 
 async fn snapshot(State(s): State<Arc<Shared>>) -> ApiResult<Response> {
     let (info, shards) = s.reader.snapshot_with_shards()?;
     let manifest_ref = info.manifest_ref.clone();
-    let body = json!({
-        "manifest_ref": manifest_ref,
-        "info": info,
-        "shards": shards,
-        "served_shards": served_ids(&s, info.num_dbs),
-    });
+    let body = SnapshotResponse {
+        manifest_ref: manifest_ref.clone(),
+        served_shards: served_ids(&s, info.num_dbs),
+        info,
+        shards,
+    };
     let etag = etag_of(&manifest_ref, "snapshot");
     Ok(([(header::ETAG, etag)], Json(body)).into_response())
 }
@@ -250,7 +252,7 @@ async fn routing_file(
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "not_found",
+                codes::NOT_FOUND,
                 format!(
                     "no routing file `{file}` (manifest, current, centroids.npy, hyperplanes.npy)"
                 ),
@@ -260,7 +262,7 @@ async fn routing_file(
     let Some(bytes) = bytes else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            codes::NOT_FOUND,
             format!("this snapshot's sharding strategy has no {file}"),
         ));
     };
@@ -288,7 +290,7 @@ async fn routing_file(
 async fn search(
     State(s): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchResponse>> {
     let req = parse_body(body, SearchRequest::parse)?;
     check_top_k(&s, req.top_k)?;
     let mut opts = SearchOptions::new();
@@ -306,20 +308,14 @@ async fn search(
             }),
     )
     .await?;
-    Ok(Json(json!({
-        "results": resp.results,
-        "num_shards_queried": resp.num_shards_queried,
-        "latency_ms": resp.latency.as_secs_f64() * 1000.0,
-        "route": resp.route,
-        "manifest_ref": resp.manifest_ref.url,
-    })))
+    Ok(Json(resp.to_wire()))
 }
 
 /// `POST /v1/shards/search`.
 async fn shards_search(
     State(s): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ShardsSearchResponse>> {
     let req = parse_body(body, ShardsSearchRequest::parse)?;
     check_top_k(&s, req.top_k)?;
     let ids = req.shards();
@@ -330,19 +326,15 @@ async fn shards_search(
             .search_shards(&req.query, req.top_k, &ids, req.manifest_ref.as_deref()),
     )
     .await?;
-    Ok(Json(json!({
-        "shards": resp.shards,
-        "manifest_ref": resp.manifest_ref.url,
-        "latency_ms": resp.latency.as_secs_f64() * 1000.0,
-    })))
+    Ok(Json(resp.to_wire()))
 }
 
-async fn refresh(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+async fn refresh(State(s): State<Arc<Shared>>) -> ApiResult<Json<RefreshResponse>> {
     let changed = s.refresh().await?;
-    Ok(Json(json!({
-        "changed": changed,
-        "manifest_ref": s.reader.manifest_ref()?.url,
-    })))
+    Ok(Json(RefreshResponse {
+        changed,
+        manifest_ref: s.reader.manifest_ref()?.url,
+    }))
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> Response {
@@ -353,14 +345,14 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
     } else {
         StatusCode::OK
     };
-    let body = json!({
-        "status": h.status,
-        "manifest_ref": h.manifest_ref.map(|r| r.url),
-        "manifest_age_s": h.manifest_age.map(|a| a.as_secs_f64()),
-        "num_shards": h.num_shards,
-        "served_shards": s.options.shards.to_string(),
-        "last_refresh": last,
-    });
+    let body = HealthResponse {
+        status: h.status,
+        manifest_ref: h.manifest_ref.map(|r| r.url),
+        manifest_age_s: h.manifest_age.map(|a| a.as_secs_f64()),
+        num_shards: h.num_shards,
+        served_shards: s.options.shards.to_string(),
+        last_refresh: last,
+    };
     (status, Json(body)).into_response()
 }
 

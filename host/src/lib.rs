@@ -56,12 +56,12 @@ use std::time::Duration;
 
 use axum::Router;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 pub use self::error::{Error, Result};
 pub use self::prometheus::HostMetrics;
 pub use self::shard_set::ShardSet;
 use shardvec::AsyncShardedVectorReader;
+pub use shardvec_core::api::RefreshRecord;
 
 /// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
 /// `top_k` ≤ 1 000, 30 s per request, no staleness threshold, no periodic
@@ -84,7 +84,7 @@ impl Default for HostOptions {
             shards: ShardSet::All,
             token: None,
             max_body_bytes: 1 << 20,
-            max_top_k: 1000,
+            max_top_k: shardvec_core::api::DEFAULT_HOST_MAX_TOP_K,
             request_timeout: Duration::from_secs(30),
             staleness: None,
             refresh_every: None,
@@ -147,17 +147,6 @@ impl HostOptions {
         self.demo_dir = Some(dir.into());
         self
     }
-}
-
-/// The outcome of the last refresh, as `/healthz` reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RefreshRecord {
-    /// When it finished.
-    pub at: DateTime<Utc>,
-    /// Whether the manifest changed.
-    pub changed: bool,
-    /// Why it failed (the old snapshot stayed in service).
-    pub error: Option<String>,
 }
 
 /// A host server over one reader. Build the reader with

@@ -44,7 +44,8 @@ use crate::metrics::{Metrics, SearchEvent};
 use crate::rate_limit::RateLimiter;
 
 /// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
-pub const MAX_TOP_K: usize = 4096;
+pub use shardvec_core::api::MAX_TOP_K;
+pub use shardvec_core::api::{HealthStatus, ShardHits};
 
 /// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
 /// unbounded shard cache, 8 concurrent shard searches, no store options,
@@ -227,6 +228,30 @@ pub struct SearchResponse {
     pub manifest_ref: ManifestRef,
 }
 
+impl SearchResponse {
+    /// The answer on the wire (`POST /v1/search`, `search --json`).
+    pub fn to_wire(&self) -> shardvec_core::api::SearchResponse {
+        shardvec_core::api::SearchResponse {
+            results: self.results.clone(),
+            num_shards_queried: self.num_shards_queried,
+            latency_ms: self.latency.as_secs_f64() * 1000.0,
+            route: self.route.clone(),
+            manifest_ref: self.manifest_ref.url.clone(),
+        }
+    }
+}
+
+impl ShardSearchResponse {
+    /// The answer on the wire (`POST /v1/shards/search`).
+    pub fn to_wire(&self) -> shardvec_core::api::ShardsSearchResponse {
+        shardvec_core::api::ShardsSearchResponse {
+            shards: self.shards.clone(),
+            manifest_ref: self.manifest_ref.url.clone(),
+            latency_ms: self.latency.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
@@ -241,15 +266,6 @@ pub struct ShardSearchResponse {
     /// Wall time of the search.
     #[serde(serialize_with = "as_millis", rename = "latency_ms")]
     pub latency: Duration,
-}
-
-/// One shard's local top-k, best first (empty for an empty shard).
-#[derive(Debug, Clone, Serialize)]
-pub struct ShardHits {
-    /// The shard.
-    pub shard_id: ShardId,
-    /// Its local top-k.
-    pub results: Vec<SearchResult>,
 }
 
 /// The raw routing files of the manifest a reader serves: what an edge
@@ -267,18 +283,6 @@ pub struct RoutingFiles {
     pub centroids: Option<Bytes>,
     /// `hyperplanes.npy` (LSH).
     pub hyperplanes: Option<Bytes>,
-}
-
-/// Reader health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
-    /// Serving a manifest younger than the staleness threshold.
-    Healthy,
-    /// Serving, but the manifest is older than the threshold.
-    Degraded,
-    /// Closed.
-    Unhealthy,
 }
 
 /// What `health` reports.

@@ -3,7 +3,7 @@
 
 The expected answers are computed here, independently of shardvec: the
 manifests are read with Python's own sqlite3, the artefacts with numpy, and
-routing follows the rules of FORMAT.md (../shared/FORMAT.md) written out
+routing follows the rules of docs/format.md written out
 again in Python. Both the native tests (tests/tests/golden_routes.rs) and the
 wasm tests (tests/wasm/golden.test.mjs) compare their answers with these
 files; CI runs only those tests, on the committed JSON.
@@ -21,7 +21,7 @@ in float32).
 Run from the project root (needs numpy and xxhash: `pip install numpy
 xxhash`):
 
-    python3 tests/golden/make_routes.py [--fixtures ../shared/fixtures/peer]
+    python3 tests/golden/make_routes.py [--fixtures tests/fixtures/peer]
 """
 
 import argparse
@@ -532,7 +532,7 @@ def main():
     ap.add_argument(
         "--fixtures",
         default=os.environ.get("SHARDVEC_FIXTURES")
-        or os.path.join(ROOT, "..", "shared", "fixtures", "peer"),
+        or os.path.join(ROOT, "tests", "fixtures", "peer"),
     )
     args = ap.parse_args()
     with open(os.path.join(args.fixtures, "index.json")) as f:

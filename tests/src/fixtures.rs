@@ -1,9 +1,6 @@
-//! The peer fixtures (`../shared/fixtures/peer`): locating and loading them
-//! and their recorded answers, and comparing answers with them.
-//!
-//! Also compiled into `native/tests` by path (`#[path]`), so the CLI tests of
-//! the `shardvec` package use the same loader.
-#![allow(dead_code)]
+//! The peer fixtures (`tests/fixtures/peer`, written by the Python
+//! reference): locating and loading them and their recorded answers, and
+//! comparing answers with them.
 
 use std::path::{Path, PathBuf};
 
@@ -14,13 +11,13 @@ use shardvec_core::{
     SnapshotInfo,
 };
 
-/// The folder of the peer fixtures, `../shared/fixtures/peer` from the
-/// project root (override with `SHARDVEC_FIXTURES`).
+/// The folder of the peer fixtures, `tests/fixtures/peer` in the
+/// repository (override with `SHARDVEC_FIXTURES`).
 pub fn fixtures_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SHARDVEC_FIXTURES") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/peer")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/peer")
 }
 
 /// The names of every fixture case, from `index.json`.

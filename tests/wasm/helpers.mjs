@@ -12,9 +12,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** `../shared/fixtures/peer` from the project root (`SHARDVEC_FIXTURES` overrides). */
+/** `tests/fixtures/peer` in the repository (`SHARDVEC_FIXTURES` overrides). */
 export function fixturesDir() {
-  return process.env.SHARDVEC_FIXTURES ?? path.resolve(ROOT, '../shared/fixtures/peer');
+  return process.env.SHARDVEC_FIXTURES ?? path.resolve(ROOT, 'tests/fixtures/peer');
 }
 
 /** The fixture case names, from index.json. */

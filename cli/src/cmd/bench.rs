@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use shardvec::backend::lancedb::LanceMode;
 use shardvec::ReaderOptions;
 use shardvec_cli::bench::{bench, Api, BenchOptions};
 use shardvec_core::npy::Matrix;
@@ -18,6 +17,26 @@ enum BackendMode {
     Local,
     /// Search LanceDB shards in place on the object store.
     Remote,
+}
+
+impl BackendMode {
+    /// `opts` with LanceDB shards searched in this mode.
+    fn apply(self, opts: ReaderOptions) -> ReaderOptions {
+        #[cfg(feature = "lancedb")]
+        {
+            use shardvec::backend::lancedb::{LanceDbBackend, LanceDistance, LanceMode};
+            let mode = match self {
+                BackendMode::Local => LanceMode::Local,
+                BackendMode::Remote => LanceMode::Remote,
+            };
+            opts.shard_backend(LanceDbBackend::new(mode, LanceDistance::default()))
+        }
+        #[cfg(not(feature = "lancedb"))]
+        {
+            let _ = self;
+            opts
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,10 +103,6 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
             tmp.path().to_path_buf()
         }
     };
-    let mode = match a.backend_mode {
-        BackendMode::Local => LanceMode::Local,
-        BackendMode::Remote => LanceMode::Remote,
-    };
     let opts = BenchOptions::new()
         .top_k(a.top_k)
         .num_probes(a.num_probes)
@@ -100,11 +115,13 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
         .recall(a.recall)
         .floor(a.floor)
         .reader(
-            ReaderOptions::new()
-                .store_options(a.store.options())
-                .lance_mode(mode)
-                .sqlite_vec_scan(a.sqlite_scan.into())
-                .max_concurrency(a.concurrency.max(8)),
+            a.backend_mode.apply(
+                a.sqlite_scan.apply(
+                    ReaderOptions::new()
+                        .store_options(a.store.options())
+                        .max_concurrency(a.concurrency.max(8)),
+                ),
+            ),
         );
     let r = bench(&a.store.prefix, &root, &queries, &opts).await?;
     if a.json {

@@ -155,12 +155,7 @@ pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
     for q in queries(&a.query)? {
         let resp = r.search(&q, a.top_k, &opts).await?;
         if a.common.json {
-            print_json(&serde_json::json!({
-                "results": resp.results,
-                "num_shards_queried": resp.num_shards_queried,
-                "latency_ms": resp.latency.as_secs_f64() * 1000.0,
-                "route": resp.route,
-            }))?;
+            print_json(&resp.to_wire())?;
             continue;
         }
         println!(

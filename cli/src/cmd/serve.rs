@@ -67,10 +67,11 @@ pub async fn run(a: &ServeArgs) -> Result<(), BoxError> {
     let reader = AsyncShardedVectorReader::open(
         &a.store.prefix,
         root,
-        ReaderOptions::new()
-            .store_options(a.store.options())
-            .sqlite_vec_scan(a.sqlite_scan.into())
-            .metrics(metrics.clone()),
+        a.sqlite_scan.apply(
+            ReaderOptions::new()
+                .store_options(a.store.options())
+                .metrics(metrics.clone()),
+        ),
     )
     .await?;
     let mut opts = HostOptions::new()

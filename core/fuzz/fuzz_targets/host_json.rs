@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardvec_core::request::{SearchRequest, ShardsSearchRequest};
+use shardvec_core::api::{SearchRequest, ShardsSearchRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = SearchRequest::parse(data) {

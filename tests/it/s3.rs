@@ -125,7 +125,7 @@ async fn the_writer_publishes_to_s3() {
     use shardvec_core::Metric;
     let server = S3Server::start();
     server.create_bucket("snaps");
-    let data = shardvec::synthetic::blobs(800, 8, 4, 0.2, 1).unwrap();
+    let data = shardvec_cli::synthetic::blobs(800, 8, 4, 0.2, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("v.npy");
     std::fs::write(&input, data.vectors.to_npy()).unwrap();

@@ -15,7 +15,8 @@ use std::path::Path;
 
 use shardvec::backend::BackendKind;
 use shardvec::writer::{self, Input, Record, StrategyConfig, WriterOptions};
-use shardvec::{synthetic, AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec_cli::synthetic;
 use shardvec_core::distance::{dot, l2_squared, norm};
 use shardvec_core::{
     CelColumnType, CelSpec, Metric, RoutingContext, RoutingValue, ShardId, Strategy, VectorId,

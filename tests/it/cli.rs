@@ -3,16 +3,13 @@
 //! print the recorded values, and errors are one line on stderr with a
 //! non-zero exit.
 
-#[path = "../../tests/src/fixtures.rs"]
-mod fixtures;
-
 use std::process::{Command, Output};
 
-use fixtures::{assert_results, halved_scores_allowed, Case};
 use shardvec_core::{SearchResult, ShardDetail, ShardId, SnapshotInfo};
+use shardvec_e2e::{assert_results, halved_scores_allowed, Case};
 
 fn shardvec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardvec"))
+    Command::new(shardvec_e2e::shardvec_bin())
         .args(args)
         .output()
         .expect("run shardvec")

@@ -1,4 +1,4 @@
-//! The benchmark harness measures what it says: `shardvec::bench::bench`
+//! The benchmark harness measures what it says: `shardvec_cli::bench::bench`
 //! and `shardvec bench --json` on peer fixtures, with recall@k checked
 //! against recall computed here independently (the reader's routed answers
 //! against a scalar brute force over every stored vector, with the core's
@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use shardvec::bench::{bench, Api, BenchOptions};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
+use shardvec_cli::bench::{bench, Api, BenchOptions};
 use shardvec_core::distance::{distance, total_order};
 use shardvec_core::npy::Matrix;
 use shardvec_core::{ShardId, VectorId};

@@ -12,7 +12,6 @@ use object_store::memory::InMemory;
 use object_store::throttle::{ThrottleConfig, ThrottledStore};
 use object_store::ObjectStoreExt;
 use serde_json::{json, Value};
-use shardvec::host::{HostMetrics, HostOptions, ShardSet};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions, SnapshotLocation};
 use shardvec_core::{merge, SearchResult};
 use shardvec_e2e::host::{error_code, get, post, rss_kib, TestHost};
@@ -20,6 +19,7 @@ use shardvec_e2e::{
     assert_results, assert_same_results, current_manifest_url, halved_scores_allowed,
     two_publishes, write_current, Case,
 };
+use shardvec_host::{HostMetrics, HostOptions, ShardSet};
 
 fn results(v: &Value) -> Vec<SearchResult> {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("results {v}: {e}"))

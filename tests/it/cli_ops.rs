@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use shardvec::synthetic;
+use shardvec_cli::synthetic;
 
 fn shardvec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shardvec"))
+    Command::new(shardvec_e2e::shardvec_bin())
         .args(args)
         .output()
         .expect("run shardvec")
