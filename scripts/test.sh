@@ -26,6 +26,24 @@ bash scripts/deny.sh
 step "no_std core (wasm32v1-none, --no-default-features)"
 cargo build -p shardvec-core --no-default-features --target wasm32v1-none --locked
 
+step "default features: the CLI without LanceDB (what demo.sh builds first)"
+# The build a new user's first `bash scripts/demo.sh` makes. It must
+# compile, search sqlite-vec snapshots, and refuse LanceDB shards with an
+# error that names the missing feature.
+cargo build -p shardvec-cli --bin shardvec --locked
+lite="$CARGO_TARGET_DIR/shardvec-default-features"
+cp "$CARGO_TARGET_DIR/debug/shardvec" "$lite"
+"$lite" --version | grep -q 'features: sqlite-vec, aws)'
+fixtures=tests/fixtures/peer
+"$lite" search --prefix "$fixtures/sqlitevec_cluster_cosine" --local-root "$(mktemp -d)" \
+  --query "$(python3 -c 'import json; print(json.dumps(json.load(open("'"$fixtures"'/sqlitevec_cluster_cosine.json"))["queries"][0]["query"]))')" --json >/dev/null
+if out=$("$lite" search --prefix "$fixtures/lancedb_cluster_l2" --local-root "$(mktemp -d)" \
+  --query "$(python3 -c 'import json; print(json.dumps(json.load(open("'"$fixtures"'/lancedb_cluster_l2.json"))["queries"][0]["query"]))')" --num-probes 5 2>&1); then
+  echo "a LanceDB search succeeded without the lancedb feature: $out"; exit 1
+fi
+echo "$out" | grep -q 'enable the cargo feature `lancedb`' || { echo "unexpected error: $out"; exit 1; }
+echo "default-feature build: sqlite-vec searched, LanceDB refused naming the feature"
+
 step "fuzz smoke run"
 bash scripts/fuzz.sh
 

@@ -14,6 +14,8 @@ mod build;
 mod demo;
 #[path = "cmd/ops.rs"]
 mod ops;
+#[path = "cmd/progress.rs"]
+mod progress;
 #[path = "cmd/read.rs"]
 mod read;
 #[path = "cmd/serve.rs"]

@@ -1,4 +1,4 @@
-//! Distances used for routing, computed on float32 exactly as FORMAT.md
+//! Distances used for routing, computed on float32 exactly as docs/format.md
 //! defines them (lower = closer):
 //!
 //! - `l2`: squared Euclidean distance;

@@ -22,6 +22,9 @@
 //!   a query (vector, explicit shard ids or a CEL routing context) to the
 //!   shards to probe, exactly as the reference writer assigned vectors.
 //! - [`merge()`] — the global top-k of per-shard top-k lists.
+//! - [`snapshot::load`] — loading a snapshot (manifest, artefacts, router)
+//!   from any [`snapshot::Source`], with the fallback to older manifests:
+//!   the one loader of the native reader and the wasm package.
 //! - [`SearchResult`], [`VectorId`], [`SnapshotInfo`], [`ShardDetail`] — the
 //!   result types every target reports, with serde.
 //!
@@ -61,6 +64,7 @@ pub mod npy;
 pub mod resolve;
 pub mod router;
 pub mod routing_value;
+pub mod snapshot;
 pub mod sqlite;
 pub mod types;
 
@@ -70,4 +74,5 @@ pub use manifest::{BuildMeta, CelColumnType, CelSpec, Manifest, ShardMeta, Vecto
 pub use merge::{merge, merge_by};
 pub use router::{Explanation, RouteOptions, Router, RoutingArtefacts};
 pub use routing_value::{shard_hash, RoutingContext, RoutingValue};
+pub use snapshot::{LoadError, Loaded, Routing};
 pub use types::{Metric, SearchResult, ShardDetail, ShardId, SnapshotInfo, Strategy, VectorId};

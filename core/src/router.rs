@@ -3,7 +3,7 @@
 //! A [`Router`] is built once per manifest from the manifest and its routing
 //! artefacts ([`RoutingArtefacts`]: centroids for CLUSTER, hyperplanes for
 //! LSH), validated up front, and then shared (it is `Send + Sync`) by every
-//! search. Routing follows FORMAT.md bit for bit, because the writer used the
+//! search. Routing follows docs/format.md bit for bit, because the writer used the
 //! same rules to place vectors:
 //!
 //! - explicit `shard_ids` on a request override every strategy (ids are

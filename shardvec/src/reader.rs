@@ -160,6 +160,14 @@ impl ReaderOptions {
         self
     }
 
+    /// Opens shards with exactly these backends (default:
+    /// [`Backends::default`], every backend compiled in). A shard whose
+    /// backend is missing fails with [`Error::BackendNotCompiled`].
+    pub fn backends(mut self, backends: Backends) -> Self {
+        self.backends = backends;
+        self
+    }
+
     /// States the shards' backend instead of detecting it.
     pub fn backend(mut self, kind: BackendKind) -> Self {
         self.backend = Some(kind);

@@ -4,12 +4,12 @@
 The expected answers are computed here, independently of shardvec: the
 manifests are read with Python's own sqlite3, the artefacts with numpy, and
 routing follows the rules of docs/format.md written out
-again in Python. Both the native tests (tests/tests/golden_routes.rs) and the
+again in Python. Both the native tests (tests/it/golden_routes.rs) and the
 wasm tests (tests/wasm/golden.test.mjs) compare their answers with these
 files; CI runs only those tests, on the committed JSON.
 
 Routing distances are float32 computations. Where ties matter (the designed
-exact ties below) the arithmetic is the one FORMAT.md implies and shardvec's
+exact ties below) the arithmetic is the one docs/format.md implies and shardvec's
 core documents: float32 products accumulated in NumPy's pairwise order,
 `sqrt` and the cosine formula in float32. This script emulates that bit for bit with numpy
 float32 operations (each one rounded), checks that its rules reproduce every
@@ -73,7 +73,7 @@ def load_case(fixtures, case):
     }
 
 
-# ---- float32 arithmetic as FORMAT.md defines it ------------------------------
+# ---- float32 arithmetic as docs/format.md defines it ------------------------------
 
 
 def pairwise_cols(t):
@@ -146,7 +146,7 @@ def distances_f64(metric, centroids, q):
     return 1 - (c @ q) / (np.linalg.norm(c, axis=1) * n + 1e-10)
 
 
-# ---- the routing rules of FORMAT.md ------------------------------------------
+# ---- the routing rules of docs/format.md ------------------------------------------
 
 
 class RouteError(Exception):
@@ -214,7 +214,7 @@ def cel_route(snap, ctx):
 
 
 def route(snap, q, args, exact=True):
-    """The route of FORMAT.md. `exact=False` uses float64 distances (to
+    """The route of docs/format.md. `exact=False` uses float64 distances (to
     detect routes that depend on rounding)."""
     if "shard_ids" in args:
         return explicit(snap, args["shard_ids"])
@@ -539,8 +539,8 @@ def main():
         names = [c["case"] for c in json.load(f)["cases"]]
     rng = np.random.default_rng(20261121)
     out = {
-        "about": "Expected routes computed by tests/golden/make_routes.py from FORMAT.md's "
-        "rules, independently of shardvec; checked by tests/tests/golden_routes.rs (native) "
+        "about": "Expected routes computed by tests/golden/make_routes.py from docs/format.md's "
+        "rules, independently of shardvec; checked by tests/it/golden_routes.rs (native) "
         "and tests/wasm/golden.test.mjs (wasm). Each query lists args (num_probes, shard_ids, "
         "routing_context; {} = the manifest's defaults) and the expected shard list.",
         "cases": {},

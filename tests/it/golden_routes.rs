@@ -1,7 +1,7 @@
 //! The golden files shared by the native and the wasm tests
 //! (`tests/golden/routes.json`, `tests/golden/merge.json`), whose expected
 //! answers `tests/golden/make_routes.py` computed independently of shardvec
-//! (Python's sqlite3, numpy and FORMAT.md's rules): every golden query routes
+//! (Python's sqlite3, numpy and docs/format.md's rules): every golden query routes
 //! to the expected shards with `shardvec_core::Router` (CLUSTER exact ties,
 //! LSH multi-probe, CEL hash and categorical contexts, explicit shard ids),
 //! `explain` agrees, and `shardvec_core::merge` gives the expected top-k.

@@ -1,4 +1,4 @@
-//! The host server (`shardvec::host`) on 127.0.0.1, driven over HTTP:
+//! The host server (`shardvec_host`) on 127.0.0.1, driven over HTTP:
 //! every recorded query of every peer fixture through `/v1/search` and
 //! through `/v1/shards/search` plus the core merge; routing files and
 //! their ETags; refresh with a pinned `manifest_ref`; the limits and the

@@ -16,4 +16,5 @@ mod peer_readers;
 mod peer_routing;
 mod reader_behaviour;
 mod s3;
+mod wire;
 mod writer_roundtrip;

@@ -95,7 +95,7 @@ fn blocking_reader_reproduces_every_recorded_answer() {
 /// every shard, as sqlite-vec does.
 #[test]
 fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
-    use shardvec::backend::sqlite_vec::SqliteVecScan;
+    use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
     use shardvec::SearchOptions;
     use shardvec_core::ShardId;
     let mut deep = 0;
@@ -105,7 +105,7 @@ fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
     {
         let open = |scan| {
             let root = tempfile::tempdir().unwrap();
-            let opts = ReaderOptions::new().sqlite_vec_scan(scan);
+            let opts = ReaderOptions::new().shard_backend(SqliteVecBackend::new(scan));
             let r = ShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.name));
             (r, root)
@@ -138,14 +138,15 @@ fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lancedb_remote_mode_searches_in_place() {
-    use shardvec::backend::lancedb::LanceMode;
+    use shardvec::backend::lancedb::{LanceDbBackend, LanceDistance, LanceMode};
     for case in all_cases()
         .into_iter()
         .filter(|c| c.name.starts_with("lancedb_"))
     {
         let root = tempfile::tempdir().unwrap();
         let prefix = case.dir.to_str().unwrap().to_string();
-        let opts = ReaderOptions::new().lance_mode(LanceMode::Remote);
+        let opts = ReaderOptions::new()
+            .shard_backend(LanceDbBackend::new(LanceMode::Remote, LanceDistance::Reference));
         let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
             .await
             .unwrap();
@@ -170,10 +171,10 @@ async fn lancedb_remote_mode_searches_in_place() {
 /// `LanceDistance::Metric` scores every shard with the snapshot's metric.
 /// Checked on the fixtures' shards that have no vector index (their search
 /// is exact): results equal brute force over the shard's vectors, read back
-/// with a scan, scored as FORMAT.md says LanceDB scores each metric.
+/// with a scan, scored as docs/format.md says LanceDB scores each metric.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lancedb_metric_distance_equals_brute_force_on_unindexed_shards() {
-    use shardvec::backend::lancedb::LanceDistance;
+    use shardvec::backend::lancedb::{LanceDbBackend, LanceDistance, LanceMode};
     use shardvec_core::distance::{dot, l2_squared, norm};
     use shardvec_core::{Metric, ShardId};
     let mut checked = 0;
@@ -182,7 +183,8 @@ async fn lancedb_metric_distance_equals_brute_force_on_unindexed_shards() {
         .filter(|c| c.name.starts_with("lancedb_"))
     {
         let root = tempfile::tempdir().unwrap();
-        let opts = ReaderOptions::new().lance_distance(LanceDistance::Metric);
+        let opts = ReaderOptions::new()
+            .shard_backend(LanceDbBackend::new(LanceMode::Local, LanceDistance::Metric));
         let reader = AsyncShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
             .await
             .unwrap();
@@ -235,4 +237,68 @@ async fn lancedb_metric_distance_equals_brute_force_on_unindexed_shards() {
         checked >= 10,
         "no un-indexed LanceDB shard was checked ({checked})"
     );
+}
+
+/// A build without a backend (here: a reader given only the sqlite-vec
+/// backend, as a build without the `lancedb` feature has) opens a LanceDB
+/// snapshot and routes it exactly as recorded, and a search of a LanceDB
+/// shard fails alone with an error naming the missing cargo feature.
+#[test]
+fn a_shard_whose_backend_is_not_compiled_in_fails_naming_the_feature() {
+    use shardvec::backend::sqlite_vec::SqliteVecBackend;
+    use shardvec::backend::{BackendKind, Backends};
+    use shardvec::{Error, ErrorKind};
+
+    let mut only_sqlite = Backends::empty();
+    only_sqlite.insert(std::sync::Arc::new(SqliteVecBackend::default()));
+    let mut checked = 0;
+    for case in all_cases() {
+        let root = tempfile::tempdir().unwrap();
+        let opts = ReaderOptions::new().backends(only_sqlite.clone());
+        let reader = ShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        for q in &case.recorded.queries {
+            let route = reader.route(&q.query, &q.search_options()).unwrap();
+            if let Some(recorded) = &q.route {
+                assert_eq!(&route, recorded, "{}", case.name);
+            }
+            let result = reader.search(&q.query, q.top_k, &q.search_options());
+            if case.name.starts_with("sqlitevec_") {
+                q.check(&case.name, &case.name, &result.unwrap());
+                continue;
+            }
+            if q.results.is_empty() {
+                continue;
+            }
+            let e = result.expect_err("a LanceDB shard without the backend");
+            assert!(
+                matches!(
+                    e,
+                    Error::BackendNotCompiled {
+                        backend: BackendKind::Lancedb,
+                        ..
+                    }
+                ),
+                "{}: {e:?}",
+                case.name
+            );
+            assert_eq!(e.kind(), ErrorKind::Unsupported);
+            assert!(e.to_string().contains("`lancedb`"), "{e}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no LanceDB query was checked");
+    // And with no backend at all, a sqlite-vec shard names its feature.
+    let case = all_cases()
+        .into_iter()
+        .find(|c| c.name.starts_with("sqlitevec_"))
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let opts = ReaderOptions::new().backends(Backends::empty());
+    let reader = ShardedVectorReader::open(case.dir.to_str().unwrap(), root.path(), opts).unwrap();
+    let q = &case.recorded.queries[0];
+    let e = reader
+        .search(&q.query, q.top_k, &q.search_options())
+        .unwrap_err();
+    assert!(e.to_string().contains("`sqlite-vec`"), "{e}");
 }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shardvec::{Error, HealthStatus, ReaderOptions, SearchOptions, ShardedVectorReader};
+use shardvec::{
+    Error, ErrorKind, HealthStatus, ReaderOptions, SearchOptions, ShardedVectorReader,
+};
 use shardvec_core::{SearchResult, ShardId};
 use shardvec_e2e::{copy_dir, current_manifest_url, fixtures_dir, write_current};
 
@@ -153,14 +155,13 @@ fn failure_matrix() {
 
     // No `_CURRENT`: reader-state error.
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        ShardedVectorReader::open(
-            empty.path().to_str().unwrap(),
-            root.path(),
-            ReaderOptions::new()
-        ),
-        Err(Error::NoCurrent(_))
-    ));
+    let none = ShardedVectorReader::open(
+        empty.path().to_str().unwrap(),
+        root.path(),
+        ReaderOptions::new(),
+    );
+    assert!(matches!(none, Err(Error::NoCurrent(_))));
+    assert_eq!(none.unwrap_err().kind(), ErrorKind::NotFound);
 
     s.point_at(&s.older_url);
     let r = s.open(root.path(), ReaderOptions::new()).unwrap();
@@ -185,6 +186,15 @@ fn failure_matrix() {
         r.search(&query(), 0, &SearchOptions::new()),
         Err(Error::InvalidArgument(_))
     ));
+    // Every input error is of kind InvalidInput (the host's 400).
+    for bad in [
+        r.search(&[0.5; 31], 3, &SearchOptions::new()),
+        r.search(&nan, 3, &SearchOptions::new()),
+        r.search(&query(), 0, &SearchOptions::new()),
+        r.search(&query(), 3, &SearchOptions::new().shard_ids([ShardId(99)])),
+    ] {
+        assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
     assert!(matches!(
         r.search(&query(), 3, &SearchOptions::new().shard_ids([ShardId(99)])),
         Err(Error::Core(shardvec_core::Error::ShardOutOfRange {
@@ -202,8 +212,12 @@ fn failure_matrix() {
         .unwrap();
     std::fs::remove_file(&shard2).unwrap();
     match r.search(&query(), 3, &SearchOptions::new().shard_ids([ShardId(2)])) {
-        Err(Error::Backend { shard, url, .. }) => {
-            assert_eq!(shard, ShardId(2));
+        Err(e @ Error::Backend { .. }) => {
+            assert_eq!(e.kind(), ErrorKind::Corrupt);
+            let Error::Backend { shard, url, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(*shard, ShardId(2));
             assert!(url.contains("db=00002"), "{url}");
         }
         other => panic!("expected a backend error, got {other:?}"),
@@ -218,6 +232,12 @@ fn failure_matrix() {
         r.search(&query(), 3, &SearchOptions::new()),
         Err(Error::Closed)
     ));
+    assert_eq!(
+        r.search(&query(), 3, &SearchOptions::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Unavailable
+    );
     assert!(matches!(r.snapshot_info(), Err(Error::Closed)));
     assert_eq!(r.health(None).status, HealthStatus::Unhealthy);
 }

@@ -75,7 +75,7 @@ async fn missing_snapshot_and_stopped_server_are_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lancedb_remote_mode_searches_s3_in_place() {
-    use shardvec::backend::lancedb::LanceMode;
+    use shardvec::backend::lancedb::{LanceDbBackend, LanceDistance, LanceMode};
     let server = S3Server::start();
     server.create_bucket("elsewhere");
     let (mut compared, mut cases) = (0, 0);
@@ -90,7 +90,7 @@ async fn lancedb_remote_mode_searches_s3_in_place() {
         let root = tempfile::tempdir().unwrap();
         let opts = ReaderOptions::new()
             .store_options(server.options())
-            .lance_mode(LanceMode::Remote);
+            .shard_backend(LanceDbBackend::new(LanceMode::Remote, LanceDistance::Reference));
         let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
             .await
             .unwrap_or_else(|e| panic!("{prefix}: {e}"));

@@ -66,7 +66,7 @@ fn strategies() -> Vec<StrategyConfig> {
     ]
 }
 
-/// The score a backend reports for `metric` (FORMAT.md, "Shards").
+/// The score a backend reports for `metric` (docs/format.md, "Shards").
 fn expected_score(backend: BackendKind, metric: Metric, q: &[f32], v: &[f32]) -> f32 {
     let cos = || 1.0 - dot(q, v) / (norm(q) * norm(v));
     match (backend, metric) {

@@ -1,10 +1,10 @@
-//! Host servers (`shardvec::host`) started in-process on 127.0.0.1 for the
+//! Host servers (`shardvec_host`) started in-process on 127.0.0.1 for the
 //! tests, and small HTTP helpers.
 
 use std::sync::Arc;
 
 use serde_json::Value;
-use shardvec::host::{Host, HostMetrics, HostOptions};
+use shardvec_host::{Host, HostMetrics, HostOptions};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

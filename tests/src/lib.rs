@@ -8,3 +8,10 @@ pub mod host;
 pub mod s3;
 
 pub use fixtures::*;
+
+/// The README's Rust examples, compiled (and run) as doctests of this
+/// crate, which depends on every library crate with every feature, so the
+/// README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -1,6 +1,6 @@
 // The golden files shared with the native tests (tests/golden/, written by
 // tests/golden/make_routes.py independently of shardvec; the native side is
-// tests/tests/golden_routes.rs): the wasm package routes every golden query
+// tests/it/golden_routes.rs): the wasm package routes every golden query
 // to the expected shards and merges every golden case to the expected top-k.
 
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Shared helpers of the wasm package tests (node --test): the two builds of
 // the package, the peer fixtures read from disk, a static HTTP server on
-// 127.0.0.1, and float32 arithmetic done the way FORMAT.md defines routing
+// 127.0.0.1, and float32 arithmetic done the way docs/format.md defines routing
 // distances (to check `explain` against numbers computed outside the wasm).
 
 import assert from 'node:assert/strict';
@@ -162,7 +162,7 @@ export async function serve(mounts, overrides = new Map()) {
   };
 }
 
-// ---- float32 routing arithmetic (FORMAT.md), outside the wasm ---------------
+// ---- float32 routing arithmetic (docs/format.md), outside the wasm ---------------
 
 const f = Math.fround;
 
@@ -199,7 +199,7 @@ export function dotF32(a, b) {
   return pairwiseF32(Array.from(a, (x, i) => f(x * b[i])));
 }
 
-/** The routing distance of FORMAT.md between `q` and `c`, in float32. */
+/** The routing distance of docs/format.md between `q` and `c`, in float32. */
 export function distanceF32(metric, q, c) {
   if (metric === 'l2') {
     return pairwiseF32(

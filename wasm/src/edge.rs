@@ -21,12 +21,15 @@ use std::rc::Rc;
 use js_sys::{Array, Promise, Reflect};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
-use shardvec_core::{merge, CurrentPointer, Manifest, SearchResult};
+use shardvec_core::snapshot::{self, LoadError, Object, Source};
+use shardvec_core::{merge, CurrentPointer, Manifest, ManifestRef, SearchResult};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::http::{self, now_ms};
-use crate::{js_display, js_err, to_js, Options, Snapshot};
+use crate::js::{absent, js_display, js_err, prop, to_js};
+use crate::options::{shard_ids_from_js, Options};
+use crate::snapshot::Snapshot;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_EDGE: &str = r#"
@@ -92,19 +95,6 @@ pub struct EdgeClient {
     inner: Rc<Inner>,
 }
 
-fn prop(o: &JsValue, camel: &str, snake: &str) -> JsValue {
-    let v = Reflect::get(o, &JsValue::from_str(camel)).unwrap_or(JsValue::UNDEFINED);
-    if v.is_undefined() && camel != snake {
-        Reflect::get(o, &JsValue::from_str(snake)).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        v
-    }
-}
-
-fn absent(v: &JsValue) -> bool {
-    v.is_undefined() || v.is_null()
-}
-
 fn opt_bool(v: JsValue, what: &str) -> Result<Option<bool>, JsError> {
     if absent(&v) {
         return Ok(None);
@@ -148,7 +138,7 @@ impl EdgeClient {
                 )));
             }
             let shards =
-                crate::shard_ids_from_js(&prop(&h, "shards", "shards"), num_dbs).map_err(|_| {
+                shard_ids_from_js(&prop(&h, "shards", "shards"), num_dbs).map_err(|_| {
                     js_err(format!(
                         "hosts[{i}].shards must be an array of shard ids below {num_dbs}"
                     ))
@@ -283,52 +273,89 @@ fn snapshot_of(v: &JsValue) -> Result<Snapshot, JsError> {
     Snapshot::try_from_js_value(fresh).map_err(|_| not_a_snapshot())
 }
 
+/// A host's routing files (`GET {host}/v1/routing/*`) as a loader source:
+/// the manifest and artefacts the host serves now, whatever their recorded
+/// URLs; no listing (a host serves one snapshot, so there is nothing to
+/// fall back to).
+struct HostSource<'a> {
+    host: &'a str,
+    token: Option<&'a str>,
+    timeout_ms: Option<f64>,
+}
+
+impl HostSource<'_> {
+    fn url(&self, file: &str) -> String {
+        format!("{}/v1/routing/{file}", self.host)
+    }
+}
+
+impl Source for HostSource<'_> {
+    type Bytes = Vec<u8>;
+    type Error = String;
+
+    async fn fetch(&self, object: Object<'_>) -> Result<Vec<u8>, String> {
+        let file = match object {
+            Object::Manifest { .. } => "manifest",
+            Object::Artefact { file, .. } => file,
+        };
+        http::get(&self.url(file), self.token, self.timeout_ms).await
+    }
+
+    async fn list_manifests(&self) -> Result<Option<Vec<ManifestRef>>, String> {
+        Ok(None)
+    }
+
+    /// The host may switch snapshots between two requests: the manifest
+    /// must be the run `current` named (checked before the artefacts are
+    /// fetched).
+    fn check_manifest(&self, current: &ManifestRef, manifest: &Manifest) -> Result<(), String> {
+        if current.run_id != manifest.build.run_id {
+            return Err(format!(
+                "{} refreshed while its routing files were read (run {} vs {}); retry",
+                self.host, current.run_id, manifest.build.run_id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Loads the snapshot `host` serves: its `current` pointer, then, through
+/// the core loader, the manifest it names and its artefacts.
 async fn load_from_host(
     host: &str,
     token: Option<&str>,
     timeout_ms: Option<f64>,
 ) -> Result<Snapshot, JsError> {
-    let file = |name: &str| format!("{host}/v1/routing/{name}");
-    let manifest_bytes = http::get(&file("manifest"), token, timeout_ms)
+    let source = HostSource {
+        host,
+        token,
+        timeout_ms,
+    };
+    let current_url = source.url("current");
+    let current_bytes = http::get(&current_url, token, timeout_ms)
         .await
         .map_err(js_err)?;
-    let current_bytes = http::get(&file("current"), token, timeout_ms)
-        .await
-        .map_err(js_err)?;
-    let manifest = Manifest::parse(&manifest_bytes)
-        .map_err(|e| js_err(format!("{}: {e}", file("manifest"))))?;
     let current = CurrentPointer::parse(&current_bytes)
-        .map_err(|e| js_err(format!("{}: {e}", file("current"))))?;
-    if current.run_id != manifest.build.run_id {
-        return Err(js_err(format!(
-            "{host} refreshed while its routing files were read (run {} vs {}); retry",
-            current.run_id, manifest.build.run_id
-        )));
-    }
-    let mut artefacts = [None, None];
-    let wanted = [
-        (manifest.vector.centroids_ref.is_some(), "centroids.npy"),
-        (manifest.vector.hyperplanes_ref.is_some(), "hyperplanes.npy"),
-    ];
-    for (slot, (needed, name)) in artefacts.iter_mut().zip(wanted) {
-        if needed {
-            let bytes = http::get(&file(name), token, timeout_ms)
-                .await
-                .map_err(js_err)?;
-            let m = shardvec_core::npy::Matrix::from_npy(&bytes, name)
-                .map_err(|e| js_err(format!("{}: {e}", file(name))))?;
-            *slot = Some(m);
-        }
-    }
-    let [centroids, hyperplanes] = artefacts;
-    Snapshot::build(
-        manifest,
-        Some(current.manifest_ref()),
-        centroids,
-        hyperplanes,
+        .map_err(|e| js_err(format!("{current_url}: {e}")))?;
+    let loaded = snapshot::load(&source, &current.manifest_ref(), 0)
+        .await
+        .map_err(|e| match e {
+            LoadError::Source(msg) => js_err(msg),
+            // Files are named by their endpoint, not their recorded URL.
+            LoadError::Manifest { source: e, .. } => {
+                js_err(format!("{}: {e}", source.url("manifest")))
+            }
+            LoadError::Artefact { file, source: e, .. } => {
+                js_err(format!("{}: {e}", source.url(file)))
+            }
+            LoadError::Router { source: e, .. } => js_err(e),
+        })?;
+    Ok(Snapshot::new(
+        loaded.manifest,
+        Some(loaded.manifest_ref),
+        loaded.routing,
         None,
-    )
-    .map_err(js_err)
+    ))
 }
 
 /// The inputs of one search.

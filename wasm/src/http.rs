@@ -5,7 +5,7 @@ use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::js_message;
+use crate::js::js_message;
 
 /// One request.
 pub(crate) struct Request<'a> {

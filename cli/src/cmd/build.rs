@@ -210,8 +210,12 @@ pub async fn run(a: &BuildArgs) -> Result<(), BoxError> {
         .train_sample(a.train_sample)
         .seed(a.seed)
         .lance_index_min_rows(a.lance_index_min_rows)
-        .store_options(a.store.options())
-        .progress(!a.no_progress && !a.json && std::io::stderr().is_terminal());
+        .store_options(a.store.options());
+    let opts = if !a.no_progress && !a.json && std::io::stderr().is_terminal() {
+        opts.progress(std::sync::Arc::new(crate::progress::Bars::default()))
+    } else {
+        opts
+    };
     let summary = writer::build(&a.store.prefix, &input, &opts).await?;
     if a.json {
         return print_json(&summary);

@@ -25,6 +25,7 @@
 
 pub mod input;
 pub mod manifest;
+pub mod progress;
 pub mod shard;
 pub mod train;
 
@@ -49,6 +50,7 @@ use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 pub use input::{Input, InputFormat, Record};
+pub use progress::{Phase, Progress};
 use shard::{ShardLayout, ShardWriter, WrittenShard};
 
 /// How vectors are routed to shards.
@@ -97,7 +99,7 @@ pub struct WriterOptions {
     upload_concurrency: usize,
     batch_size: usize,
     store_options: StoreOptions,
-    progress: bool,
+    progress: Option<Arc<dyn Progress>>,
     user_fields: serde_json::Map<String, serde_json::Value>,
     run_id: Option<String>,
     staging_dir: Option<PathBuf>,
@@ -119,7 +121,7 @@ impl WriterOptions {
             upload_concurrency: 8,
             batch_size: 8192,
             store_options: StoreOptions::new(),
-            progress: false,
+            progress: None,
             user_fields: serde_json::Map::new(),
             run_id: None,
             staging_dir: None,
@@ -183,9 +185,9 @@ impl WriterOptions {
         self
     }
 
-    /// Progress bars on stderr (default off).
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
+    /// Reports the build's progress to `progress` (default: none).
+    pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -288,29 +290,35 @@ fn timestamp(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn progress_bar(on: bool, len: Option<u64>, what: &str, bytes: bool) -> indicatif::ProgressBar {
-    if !on {
-        return indicatif::ProgressBar::hidden();
+/// The phase `phase` of a build, reported to `progress` if any; finished
+/// when dropped.
+struct Report<'a> {
+    progress: Option<&'a dyn Progress>,
+    phase: Phase,
+}
+
+impl<'a> Report<'a> {
+    fn start(progress: &'a Option<Arc<dyn Progress>>, phase: Phase, total: Option<u64>) -> Self {
+        let progress = progress.as_deref();
+        if let Some(p) = progress {
+            p.start(phase, total);
+        }
+        Report { progress, phase }
     }
-    let bar = match len {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    let unit = if bytes {
-        "{bytes}/{total_bytes} ({bytes_per_sec})"
-    } else {
-        "{human_pos}/{human_len} ({per_sec})"
-    };
-    let template = if len.is_some() {
-        format!("{{prefix:>8}} [{{bar:30}}] {unit} {{eta}}")
-    } else {
-        "{prefix:>8} {spinner} {human_pos} ({per_sec})".to_string()
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
+
+    fn advance(&self, n: u64) {
+        if let Some(p) = self.progress {
+            p.advance(self.phase, n);
+        }
     }
-    bar.set_prefix(what.to_string());
-    bar
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.progress {
+            p.finish(self.phase);
+        }
+    }
 }
 
 /// The keys of one run's objects.
@@ -559,7 +567,7 @@ fn write_shards(
     // leave its k-means waiting for the very threads it blocks, so LanceDB
     // shards are driven from this thread, one at a time.
     let parallel = layout.backend == BackendKind::SqliteVec;
-    let bar = progress_bar(opts.progress, input.len_hint(), "write", false);
+    let bar = Report::start(&opts.progress, Phase::Write, input.len_hint());
     let mut writers: HashMap<ShardId, Box<dyn ShardWriter>> = HashMap::new();
     let mut records = input.open()?;
     let mut row: u64 = 0;
@@ -638,9 +646,9 @@ fn write_shards(
         for (s, _, w) in work {
             writers.insert(s, w);
         }
-        bar.inc(batch.len() as u64);
+        bar.advance(batch.len() as u64);
     }
-    bar.finish_and_clear();
+    drop(bar);
     if row == 0 {
         return Err(Error::input(name, None, "no records"));
     }
@@ -705,25 +713,24 @@ async fn upload(
                 .map(move |(rel, path, size)| (format!("{dir}/{rel}"), path.clone(), *size))
         })
         .collect();
-    let bar = progress_bar(
-        opts.progress,
+    let bar = Report::start(
+        &opts.progress,
+        Phase::Upload,
         Some(files.iter().map(|f| f.2).sum()),
-        "upload",
-        true,
     );
     let store = location.store().clone();
     futures::stream::iter(files.iter().map(|(key, path, size)| {
         let (store, bar) = (&store, &bar);
         async move {
             put_file(store, location, key, path).await?;
-            bar.inc(*size);
+            bar.advance(*size);
             Ok::<_, Error>(())
         }
     }))
     .buffer_unordered(opts.upload_concurrency)
     .try_collect::<Vec<()>>()
     .await?;
-    bar.finish_and_clear();
+    drop(bar);
     if let Some(c) = &artefacts.centroids {
         put_bytes(location, &run.artefact("centroids.npy"), c.to_npy()).await?;
     }

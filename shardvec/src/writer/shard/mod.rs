@@ -1,4 +1,4 @@
-//! Writing one shard into a local staging folder, in the layout FORMAT.md
+//! Writing one shard into a local staging folder, in the layout docs/format.md
 //! gives for each backend.
 //!
 //! - sqlite-vec: `shard.db` with `vec_index` (`vec0`, the snapshot's metric),
