@@ -32,7 +32,7 @@ fn default_top_k() -> usize {
 }
 
 /// `POST /v1/search`: a routed search.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The query vector.
@@ -41,16 +41,19 @@ pub struct SearchRequest {
     #[serde(default = "default_top_k")]
     pub top_k: usize,
     /// Shards to probe (CLUSTER, LSH).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num_probes: Option<u32>,
     /// Explicit shards (override routing).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shard_ids: Option<Vec<u32>>,
     /// CEL routing context (a JSON object).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_context: Option<Json>,
 }
 
 /// `POST /v1/shards/search`: the local top-k of named shards, for an edge
 /// that routes and merges itself.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardsSearchRequest {
     /// The query vector.
@@ -60,6 +63,7 @@ pub struct ShardsSearchRequest {
     /// The shards to search.
     pub shard_ids: Vec<u32>,
     /// The manifest the caller routed with; refused if not the one served.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_ref: Option<String>,
 }
 

@@ -722,13 +722,7 @@ fn write_py_float(f: f64, out: &mut String) {
         out.push_str("0.0");
         return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits: `d[.ddd]e[-]x`.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
+    let (digits, exp) = shortest_digits(f.abs());
     // Position of the decimal point relative to the digits.
     let point = exp + 1;
     if !(-4 < point && point <= 16) {
@@ -744,7 +738,7 @@ fn write_py_float(f: f64, out: &mut String) {
         for _ in 0..-point {
             out.push('0');
         }
-        out.push_str(digits);
+        out.push_str(&digits);
     } else {
         let point = point as usize;
         if point < digits.len() {
@@ -752,13 +746,68 @@ fn write_py_float(f: f64, out: &mut String) {
             out.push('.');
             out.push_str(&digits[point..]);
         } else {
-            out.push_str(digits);
+            out.push_str(&digits);
             for _ in digits.len()..point {
                 out.push('0');
             }
             out.push_str(".0");
         }
     }
+}
+
+/// The shortest decimal digits of `a > 0` that parse back to `a`, and the
+/// decimal exponent of the first: `a ≈ d.ddd × 10^exp`. When two such
+/// digit strings are equally close to `a`, Python (David Gay's `dtoa`)
+/// takes the even one, where Rust's formatting rounds up.
+fn shortest_digits(a: f64) -> (String, i32) {
+    let (digits, exp) = split_sci(&format!("{a:e}"));
+    // The exact value (a double has at most 767 significant digits): a tie
+    // is an exact value one digit longer than the shortest, ending in 5.
+    let (exact, exact_exp) = split_sci(&format!("{a:.800e}"));
+    if exact_exp == exp && exact.len() == digits.len() + 1 && exact.ends_with('5') {
+        let lo = &exact[..digits.len()];
+        let lo_even = lo.bytes().last().is_some_and(|d| (d - b'0') % 2 == 0);
+        let (even, even_exp) = if lo_even {
+            (trim_zeros(lo), exp)
+        } else {
+            increment(lo, exp)
+        };
+        if sci_value(&even, even_exp) == Some(a) {
+            return (even, even_exp);
+        }
+    }
+    (digits, exp)
+}
+
+/// `d[.ddd]e[-]x` → (digits without trailing zeros, x).
+fn split_sci(s: &str) -> (String, i32) {
+    let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (trim_zeros(&digits), exp.parse().unwrap_or(0))
+}
+
+fn trim_zeros(digits: &str) -> String {
+    let t = digits.trim_end_matches('0');
+    String::from(if t.is_empty() { "0" } else { t })
+}
+
+/// `digits + 1` in the last place (carrying into a new leading digit).
+fn increment(digits: &str, exp: i32) -> (String, i32) {
+    let mut d: Vec<u8> = digits.bytes().collect();
+    for i in (0..d.len()).rev() {
+        if d[i] == b'9' {
+            d[i] = b'0';
+        } else {
+            d[i] += 1;
+            return (trim_zeros(&String::from_utf8_lossy(&d)), exp);
+        }
+    }
+    (String::from("1"), exp + 1)
+}
+
+fn sci_value(digits: &str, exp: i32) -> Option<f64> {
+    let (first, rest) = digits.split_at(1);
+    format!("{first}.{rest}0e{exp}").parse().ok()
 }
 
 fn parse_json(field: &str, s: &str) -> Result<Json> {
@@ -1031,7 +1080,7 @@ mod tests {
 
     #[test]
     fn floats_print_as_python_repr() {
-        let cases: [(f64, &str); 18] = [
+        let cases: [(f64, &str); 22] = [
             (0.1, "0.1"),
             (1.0, "1.0"),
             (-0.0, "-0.0"),
@@ -1050,6 +1099,11 @@ mod tests {
             (-3.14, "-3.14"),
             (1e22, "1e+22"),
             (100.0, "100.0"),
+            // Ties between two shortest candidates go to the even one.
+            (2249082146819912.25, "2249082146819912.2"),
+            (215713215722524.125, "215713215722524.12"),
+            (-163207628571124.625, "-163207628571124.62"),
+            (1e23, "1e+23"),
         ];
         for (f, want) in cases {
             assert_eq!(py_json(&Json::from(f)), want, "{f:?}");

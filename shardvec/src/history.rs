@@ -6,7 +6,7 @@
 //! A failed check leaves `_CURRENT` as it was.
 
 use serde::Serialize;
-use shardvec_core::{Manifest, ManifestRef};
+use shardvec_core::ManifestRef;
 
 use crate::error::{Error, Result};
 use crate::location::SnapshotLocation;
@@ -91,12 +91,8 @@ pub async fn rollback(location: &SnapshotLocation, target: &RollbackTarget) -> R
             location.url()
         ))
     })?;
-    let bytes = store.load_manifest(&target_ref.url).await?;
-    let manifest = Manifest::parse(&bytes).map_err(|source| Error::Manifest {
-        url: target_ref.url.clone(),
-        source,
-    })?;
-    crate::reader::load_router(location, &manifest).await?;
+    // Readable: parses, its artefacts load and it routes.
+    crate::source::check(location, &store, &target_ref).await?;
     crate::manifest_store::set_current(location, &target_ref.url, &target_ref.run_id).await?;
     Ok(target_ref)
 }

@@ -57,6 +57,7 @@ pub mod manifest_store;
 pub mod metrics;
 pub mod rate_limit;
 pub mod reader;
+mod source;
 #[cfg(feature = "writer")]
 pub mod writer;
 

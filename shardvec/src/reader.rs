@@ -24,9 +24,8 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lru::LruCache;
-use object_store::ObjectStoreExt;
 use serde::Serialize;
-use shardvec_core::npy::Matrix;
+use shardvec_core::snapshot::Loaded;
 use shardvec_core::{
     merge, CurrentPointer, Manifest, ManifestRef, RouteOptions, Router, RoutingArtefacts,
     RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
@@ -42,6 +41,7 @@ use crate::location::{SnapshotLocation, StoreOptions};
 use crate::manifest_store::{ManifestStore, ObjectManifestStore};
 use crate::metrics::{Metrics, SearchEvent};
 use crate::rate_limit::RateLimiter;
+use crate::source;
 
 /// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
 pub use shardvec_core::api::MAX_TOP_K;
@@ -373,7 +373,14 @@ impl AsyncShardedVectorReader {
             .load_current()
             .await?
             .ok_or_else(|| Error::NoCurrent(location.url().to_string()))?;
-        let state = load_with_fallback(&location, &*manifests, &current, &options).await?;
+        let loaded = source::load(
+            &location,
+            &*manifests,
+            &current.manifest_ref(),
+            options.max_fallback_attempts,
+        )
+        .await?;
+        let state = State::new(loaded, &options);
         let inner = Arc::new(Inner {
             location,
             local_root,
@@ -716,19 +723,16 @@ impl AsyncShardedVectorReader {
         if current.manifest_ref == self.inner.state.load().manifest_ref.url {
             return Ok(false);
         }
-        let bytes = self
-            .inner
-            .manifests
-            .load_manifest(&current.manifest_ref)
-            .await?;
-        let state = build_state(
+        // No fallback on refresh: an unusable new manifest fails the
+        // refresh and the current state stays in service.
+        let loaded = source::load(
             &self.inner.location,
-            current.manifest_ref(),
-            &bytes,
-            &self.inner.options,
+            &*self.inner.manifests,
+            &current.manifest_ref(),
+            0,
         )
         .await?;
-        let state = Arc::new(state);
+        let state = Arc::new(State::new(loaded, &self.inner.options));
         if self.inner.options.preload_shards {
             self.preload(&state).await?;
         }
@@ -856,128 +860,33 @@ impl AsyncShardedVectorReader {
     }
 }
 
-/// Loads the manifest `current` names; if it does not parse, tries older
-/// manifests, newest first, up to `attempts` of them.
-async fn load_with_fallback(
-    location: &SnapshotLocation,
-    manifests: &dyn ManifestStore,
-    current: &CurrentPointer,
-    options: &ReaderOptions,
-) -> Result<State> {
-    let attempts = options.max_fallback_attempts;
-    let first = async {
-        let bytes = manifests.load_manifest(&current.manifest_ref).await?;
-        build_state(location, current.manifest_ref(), &bytes, options).await
-    }
-    .await;
-    // An unusable manifest — unparseable, or its artefacts missing or
-    // inconsistent — falls back; an unreachable store does not.
-    let first_err = match first {
-        Ok(s) => return Ok(s),
-        Err(e @ (Error::Manifest { .. } | Error::Artefact { .. } | Error::Core(_)))
-            if attempts > 0 =>
-        {
-            e
-        }
-        Err(e) => return Err(e),
-    };
-    tracing::warn!(error = %first_err, "current manifest unreadable; trying older manifests");
-    let Ok(older) = manifests.list_manifests().await else {
-        return Err(first_err);
-    };
-    // Only manifests published before the current one: after a rollback,
-    // the manifest rolled back from must not come back.
-    let published = current.manifest_ref().published_at;
-    for r in older
-        .into_iter()
-        .filter(|r| r.url != current.manifest_ref && r.published_at < published)
-        .take(attempts)
-    {
-        let Ok(bytes) = manifests.load_manifest(&r.url).await else {
-            continue;
+impl State {
+    /// The state of a loaded publish, with no shard open yet.
+    fn new(loaded: Loaded<Bytes>, options: &ReaderOptions) -> State {
+        let Loaded {
+            manifest_ref,
+            manifest,
+            manifest_bytes,
+            routing,
+        } = loaded;
+        let files = RoutingFiles {
+            current: Bytes::from(manifest_ref.to_current().to_json()),
+            manifest_ref: manifest_ref.clone(),
+            manifest: manifest_bytes,
+            centroids: routing.centroids.map(|(_, b)| b),
+            hyperplanes: routing.hyperplanes.map(|(_, b)| b),
         };
-        match build_state(location, r.clone(), &bytes, options).await {
-            Ok(s) => {
-                tracing::warn!(manifest = %r.url, "serving an older manifest");
-                return Ok(s);
-            }
-            Err(e) => tracing::warn!(manifest = %r.url, error = %e, "older manifest unreadable"),
+        State {
+            manifest_ref,
+            manifest,
+            router: routing.router,
+            files,
+            handles: Mutex::new(match options.max_cached_shards {
+                Some(n) => LruCache::new(n),
+                None => LruCache::unbounded(),
+            }),
         }
     }
-    Err(first_err)
-}
-
-/// Parses a manifest and loads its routing artefacts.
-async fn build_state(
-    location: &SnapshotLocation,
-    manifest_ref: ManifestRef,
-    bytes: &[u8],
-    options: &ReaderOptions,
-) -> Result<State> {
-    let manifest = Manifest::parse(bytes).map_err(|source| Error::Manifest {
-        url: manifest_ref.url.clone(),
-        source,
-    })?;
-    let (router, [centroids, hyperplanes]) = load_router(location, &manifest).await?;
-    let files = RoutingFiles {
-        current: Bytes::from(manifest_ref.to_current().to_json()),
-        manifest_ref: manifest_ref.clone(),
-        manifest: Bytes::copy_from_slice(bytes),
-        centroids,
-        hyperplanes,
-    };
-    Ok(State {
-        manifest_ref,
-        manifest,
-        router,
-        files,
-        handles: Mutex::new(match options.max_cached_shards {
-            Some(n) => LruCache::new(n),
-            None => LruCache::unbounded(),
-        }),
-    })
-}
-
-/// Loads a manifest's routing artefacts (resolved against `location`) and
-/// builds its router; also returns the artefacts' bytes (centroids,
-/// hyperplanes).
-pub(crate) async fn load_router(
-    location: &SnapshotLocation,
-    manifest: &Manifest,
-) -> Result<(Router, [Option<Bytes>; 2])> {
-    let prefix = manifest.build.s3_prefix.clone();
-    let load = |url: Option<String>, name: &'static str| {
-        let prefix = prefix.clone();
-        async move {
-            let Some(url) = url else { return Ok(None) };
-            let key = location.resolve(&url, &prefix)?;
-            let bytes = location
-                .store()
-                .get(&location.path(&key))
-                .await
-                .map_err(|e| Error::store("get", location.display_url(&key), e))?
-                .bytes()
-                .await
-                .map_err(|e| Error::store("get", location.display_url(&key), e))?;
-            Matrix::from_npy(&bytes, name)
-                .map(|m| Some((m, bytes)))
-                .map_err(|source| Error::Artefact { url, source })
-        }
-    };
-    let (centroids, hyperplanes) = futures::try_join!(
-        load(manifest.vector.centroids_ref.clone(), "centroids.npy"),
-        load(manifest.vector.hyperplanes_ref.clone(), "hyperplanes.npy"),
-    )?;
-    let (centroids, centroid_bytes) = centroids.unzip();
-    let (hyperplanes, hyperplane_bytes) = hyperplanes.unzip();
-    let router = Router::new(
-        manifest,
-        RoutingArtefacts {
-            centroids,
-            hyperplanes,
-        },
-    )?;
-    Ok((router, [centroid_bytes, hyperplane_bytes]))
 }
 
 fn check_top_k(top_k: usize) -> Result<()> {

@@ -67,6 +67,13 @@ describe('two hosts, each serving half of the shards', () => {
           assert.deepEqual(got.route, native.body.route, what);
           assert.equal(got.num_shards_queried, native.body.num_shards_queried, what);
           assert.equal(got.manifest_ref, native.body.manifest_ref, what);
+          // The host's /v1/search answer (core's wire type), plus the edge's own keys.
+          assert.deepEqual(
+            Object.keys(got).sort(),
+            [...Object.keys(native.body), 'hosts', 'partial', 'retried'].sort(),
+            what,
+          );
+          assert.ok(got.latency_ms >= 0, what);
           sameAsRecorded(what, got.results, q.results);
           // Each routed, non-empty shard went to the one host serving it.
           for (const h of got.hosts) {
@@ -193,6 +200,11 @@ describe('failures', () => {
       [{ hosts: [{ url: a.url, shards: [0] }], snapshot: {} }, /must be a Snapshot/],
       [{ hosts: [{ url: a.url, shards: [0] }], snapshot, timeoutMs: -1 }, /timeoutMs/],
       [{ hosts: [{ url: a.url, shards: [0] }], snapshot, token: 5 }, /token must be a string/],
+      // No _CURRENT: nothing to pin, so hosts could not refuse a stale edge.
+      [
+        { hosts: [{ url: a.url, shards: [0] }], snapshot: mod.Snapshot.fromParts(c.manifestBytes, undefined, c.centroids, c.hyperplanes) },
+        /no manifest reference/,
+      ],
     ];
     for (const [opts, re] of bad) assert.throws(() => new mod.EdgeClient(opts), re);
     // Building clients leaves the caller's snapshot usable.

@@ -19,10 +19,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Reflect};
-use serde::Deserialize;
-use serde_json::{json, Value as Json};
+use serde::Serialize;
+use serde_json::json;
+use shardvec_core::api::{
+    ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse,
+};
 use shardvec_core::snapshot::{self, LoadError, Object, Source};
-use shardvec_core::{merge, CurrentPointer, Manifest, ManifestRef, SearchResult};
+use shardvec_core::{merge, CurrentPointer, Manifest, ManifestRef, SearchResult, ShardId};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -68,7 +71,9 @@ export interface EdgeSearchResult {
   results: SearchHit[];
   route: number[];
   num_shards_queried: number;
-  manifest_ref: string | null;
+  manifest_ref: string;
+  /** Wall time of the whole search at the edge, reload included. */
+  latency_ms: number;
   hosts: EdgeHostReport[];
   partial: boolean;
   retried: boolean;
@@ -120,6 +125,14 @@ impl EdgeClient {
             ));
         }
         let snapshot = snapshot_of(&prop(&options, "snapshot", "snapshot"))?;
+        if snapshot.manifest_ref.is_none() {
+            // Hosts refuse a search pinned to another manifest; with no
+            // manifest to pin, an edge could merge two snapshots.
+            return Err(JsError::new(
+                "the EdgeClient's snapshot has no manifest reference (build it with \
+                 Snapshot.open, Snapshot.fromHost, or fromParts with the _CURRENT text)",
+            ));
+        }
         let num_dbs = snapshot.router.num_dbs();
         let hosts_js = prop(&options, "hosts", "hosts");
         if !Array::is_array(&hosts_js) || Array::from(&hosts_js).length() == 0 {
@@ -335,8 +348,8 @@ async fn load_from_host(
     let current_bytes = http::get(&current_url, token, timeout_ms)
         .await
         .map_err(js_err)?;
-    let current = CurrentPointer::parse(&current_bytes)
-        .map_err(|e| js_err(format!("{current_url}: {e}")))?;
+    let current =
+        CurrentPointer::parse(&current_bytes).map_err(|e| js_err(format!("{current_url}: {e}")))?;
     let loaded = snapshot::load(&source, &current.manifest_ref(), 0)
         .await
         .map_err(|e| match e {
@@ -345,9 +358,9 @@ async fn load_from_host(
             LoadError::Manifest { source: e, .. } => {
                 js_err(format!("{}: {e}", source.url("manifest")))
             }
-            LoadError::Artefact { file, source: e, .. } => {
-                js_err(format!("{}: {e}", source.url(file)))
-            }
+            LoadError::Artefact {
+                file, source: e, ..
+            } => js_err(format!("{}: {e}", source.url(file))),
             LoadError::Router { source: e, .. } => js_err(e),
         })?;
     Ok(Snapshot::new(
@@ -396,17 +409,26 @@ impl SearchCall {
     }
 }
 
-/// A host's `/v1/shards/search` answer.
-#[derive(Deserialize)]
-struct ShardsAnswer {
-    shards: Vec<ShardAnswer>,
-    manifest_ref: String,
+/// The answer of `EdgeClient.search`: a host's `/v1/search` answer (the
+/// core's wire type), plus what only an edge knows.
+#[derive(Serialize)]
+struct EdgeAnswer {
+    #[serde(flatten)]
+    search: SearchResponse,
+    hosts: Vec<HostReport>,
+    partial: bool,
+    retried: bool,
 }
 
-#[derive(Deserialize)]
-struct ShardAnswer {
-    shard_id: u32,
-    results: Vec<SearchResult>,
+/// What happened at one host (`EdgeHostReport`).
+#[derive(Serialize)]
+struct HostReport {
+    url: String,
+    shard_ids: Vec<u32>,
+    ok: bool,
+    latency_ms: f64,
+    status: Option<u16>,
+    error: Option<String>,
 }
 
 /// A host (index into the client's hosts) and the routed shards it gets.
@@ -464,6 +486,7 @@ impl Inner {
     }
 
     async fn search(&self, query: Vec<f32>, call: SearchCall) -> Result<JsValue, JsError> {
+        let started = now_ms();
         let mut retried = false;
         loop {
             let snapshot = self.snapshot.borrow().clone();
@@ -489,7 +512,8 @@ impl Inner {
                 self.reload_from(&url).await?;
                 continue;
             }
-            return self.finish(route, outcomes, &call, manifest_ref, retried);
+            let latency_ms = now_ms() - started;
+            return self.finish(route, outcomes, &call, manifest_ref, retried, latency_ms);
         }
     }
 
@@ -503,14 +527,18 @@ impl Inner {
         manifest_ref: Option<&str>,
     ) -> HostOutcome {
         let url = format!("{}/v1/shards/search", self.hosts[host].url);
-        let body = json!({
-            "query": query, "top_k": top_k, "shard_ids": shard_ids, "manifest_ref": manifest_ref,
-        });
+        let body = ShardsSearchRequest {
+            query: query.to_vec(),
+            top_k,
+            shard_ids: shard_ids.clone(),
+            manifest_ref: manifest_ref.map(str::to_string),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         let started = now_ms();
         let resp = http::send(&http::Request {
             method: "POST",
             url: &url,
-            json: Some(body.to_string()),
+            json: Some(body),
             token: self.token.as_deref(),
             timeout_ms: self.timeout_ms,
         })
@@ -536,6 +564,7 @@ impl Inner {
         call: &SearchCall,
         manifest_ref: Option<String>,
         retried: bool,
+        latency_ms: f64,
     ) -> Result<JsValue, JsError> {
         let failures: Vec<String> = outcomes
             .iter()
@@ -560,14 +589,14 @@ impl Inner {
                 }
                 Err(HostFailure::Other(m) | HostFailure::Stale(m)) => Some(m),
             };
-            reports.push(json!({
-                "url": self.hosts[o.host].url,
-                "shard_ids": o.shard_ids,
-                "ok": error.is_none(),
-                "latency_ms": o.latency_ms,
-                "status": o.status,
-                "error": error,
-            }));
+            reports.push(HostReport {
+                url: self.hosts[o.host].url.clone(),
+                shard_ids: o.shard_ids,
+                ok: error.is_none(),
+                latency_ms: o.latency_ms,
+                status: o.status,
+                error,
+            });
         }
         let queried = lists.len();
         let ordered: Vec<Vec<SearchResult>> = route
@@ -577,16 +606,20 @@ impl Inner {
                 Some(lists.swap_remove(i).1)
             })
             .collect();
-        let results = merge(ordered, call.top_k);
-        Ok(to_js(&json!({
-            "results": results,
-            "route": route,
-            "num_shards_queried": queried,
-            "manifest_ref": manifest_ref,
-            "hosts": reports,
-            "partial": !failures.is_empty(),
-            "retried": retried,
-        })))
+        let answer = EdgeAnswer {
+            search: SearchResponse {
+                results: merge(ordered, call.top_k),
+                num_shards_queried: queried,
+                latency_ms,
+                route: route.into_iter().map(ShardId).collect(),
+                manifest_ref: manifest_ref.unwrap_or_default(),
+            },
+            hosts: reports,
+            partial: !failures.is_empty(),
+            retried,
+        };
+        let value = serde_json::to_value(&answer).map_err(js_err)?;
+        Ok(to_js(&value))
     }
 }
 
@@ -598,21 +631,29 @@ fn answer(
     asked: &[u32],
     manifest_ref: Option<&str>,
 ) -> Result<Vec<(u32, Vec<SearchResult>)>, HostFailure> {
-    let body: Json = serde_json::from_slice(&r.body).map_err(|_| {
+    let not_json = || {
         let text: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
         HostFailure::Other(format!("HTTP {} (not JSON): {text}", r.status))
-    })?;
+    };
     if r.status != 200 {
-        let code = body["error"]["code"].as_str().unwrap_or("");
-        let message = body["error"]["message"].as_str().unwrap_or("");
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&r.body) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => match serde_json::from_slice::<serde_json::Value>(&r.body) {
+                Ok(_) => (String::new(), String::new()),
+                Err(_) => return Err(not_json()),
+            },
+        };
         let msg = format!("HTTP {} {code}: {message}", r.status);
-        return Err(if r.status == 409 && code == "stale_manifest" {
-            HostFailure::Stale(msg)
-        } else {
-            HostFailure::Other(msg)
-        });
+        return Err(
+            if r.status == 409 && code == shardvec_core::api::codes::STALE_MANIFEST {
+                HostFailure::Stale(msg)
+            } else {
+                HostFailure::Other(msg)
+            },
+        );
     }
-    let a: ShardsAnswer = serde_json::from_value(body)
+    let body: serde_json::Value = serde_json::from_slice(&r.body).map_err(|_| not_json())?;
+    let a: ShardsSearchResponse = serde_json::from_value(body)
         .map_err(|e| HostFailure::Other(format!("{url}: unexpected answer: {e}")))?;
     if manifest_ref.is_some_and(|m| m != a.manifest_ref) {
         return Err(HostFailure::Stale(format!(
@@ -620,7 +661,7 @@ fn answer(
             a.manifest_ref
         )));
     }
-    let got: Vec<u32> = a.shards.iter().map(|s| s.shard_id).collect();
+    let got: Vec<u32> = a.shards.iter().map(|s| s.shard_id.0).collect();
     if got.len() != asked.len() || asked.iter().any(|s| !got.contains(s)) {
         return Err(HostFailure::Other(format!(
             "asked for shards {asked:?}, answered {got:?}"
@@ -628,6 +669,6 @@ fn answer(
     }
     Ok(a.shards
         .into_iter()
-        .map(|s| (s.shard_id, s.results))
+        .map(|s| (s.shard_id.0, s.results))
         .collect())
 }

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use js_sys::Array;
 use serde_json::{Map, Value as Json};
 use shardvec_core::npy::Matrix;
 use shardvec_core::snapshot::{self, Routing};
@@ -134,10 +135,7 @@ impl Snapshot {
         let current_bytes = fetch_bytes(&current_url).await.map_err(js_err)?;
         let current = CurrentPointer::parse(&current_bytes)
             .map_err(|e| js_err(format!("{current_url}: {e}")))?;
-        let source = HttpSource {
-            base: base.clone(),
-            manifests: options.manifests,
-        };
+        let source = HttpSource::new(base.clone(), options.manifests);
         // The messages are the native reader's: the fetch error, `manifest
         // <url> cannot be read: ...`, `routing artefact <url>: ...`, or the
         // router's.

@@ -118,16 +118,17 @@ impl OpenOptions {
         let m = prop(v, "manifests", "manifests");
         if !absent(&m) {
             if !Array::is_array(&m) {
-                return Err(JsError::new(
-                    "manifests must be an array of manifest URLs",
-                ));
+                return Err(JsError::new("manifests must be an array of manifest URLs"));
             }
             let refs = Array::from(&m)
                 .iter()
                 .enumerate()
                 .map(|(i, u)| {
                     let url = u.as_string().ok_or_else(|| {
-                        js_err(format!("manifests[{i}] must be a string, got {}", js_display(&u)))
+                        js_err(format!(
+                            "manifests[{i}] must be a string, got {}",
+                            js_display(&u)
+                        ))
                     })?;
                     ManifestRef::from_url(&url).map_err(|e| js_err(format!("manifests[{i}]: {e}")))
                 })
@@ -155,9 +156,28 @@ impl OpenOptions {
 /// Errors are messages naming the URL (the HTTP status or network error),
 /// or a refused recorded URL.
 pub(crate) struct HttpSource {
-    pub base: String,
+    base: String,
     /// Manifests given by the caller, instead of a listing.
-    pub manifests: Option<Vec<ManifestRef>>,
+    manifests: Option<Vec<ManifestRef>>,
+}
+
+impl HttpSource {
+    /// A source over `base` (no trailing `/`). Given manifests named by
+    /// their key are named by their URL under `base`, as listed ones are
+    /// (the URL a fallback snapshot reports as its `manifestRef`).
+    pub(crate) fn new(base: String, manifests: Option<Vec<ManifestRef>>) -> HttpSource {
+        let manifests = manifests.map(|refs| {
+            refs.into_iter()
+                .map(|mut r| {
+                    if !r.url.contains("://") {
+                        r.url = format!("{base}/{}", r.url.trim_start_matches('/'));
+                    }
+                    r
+                })
+                .collect()
+        });
+        HttpSource { base, manifests }
+    }
 }
 
 impl Source for HttpSource {
