@@ -22,7 +22,7 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal
 fi
 if ! have cargo-fuzz; then
-  cargo install cargo-fuzz --locked
+  env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked
 fi
 # A real S3-compatible server for the S3 tests: moto's server mode.
 if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then

@@ -83,20 +83,12 @@ enum SqliteScan {
 impl SqliteScan {
     /// `opts` with sqlite-vec shards searched this way.
     fn apply(self, opts: ReaderOptions) -> ReaderOptions {
-        #[cfg(feature = "sqlite-vec")]
-        {
-            use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
-            let scan = match self {
-                SqliteScan::Memory => SqliteVecScan::InMemory,
-                SqliteScan::Extension => SqliteVecScan::Extension,
-            };
-            opts.shard_backend(SqliteVecBackend::new(scan))
-        }
-        #[cfg(not(feature = "sqlite-vec"))]
-        {
-            let _ = self;
-            opts
-        }
+        use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
+        let scan = match self {
+            SqliteScan::Memory => SqliteVecScan::InMemory,
+            SqliteScan::Extension => SqliteVecScan::Extension,
+        };
+        opts.shard_backend(SqliteVecBackend::new(scan))
     }
 }
 
@@ -205,7 +197,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
 /// (scripts/demo.sh reads it to tell a full build from a default one).
 fn long_version() -> String {
     let features = [
-        ("sqlite-vec", cfg!(feature = "sqlite-vec")),
+        ("sqlite-vec", true),
         ("lancedb", cfg!(feature = "lancedb")),
         ("aws", cfg!(feature = "aws")),
         ("gcp", cfg!(feature = "gcp")),

@@ -165,6 +165,16 @@ pub struct HealthResponse {
     pub last_refresh: Option<RefreshRecord>,
 }
 
+/// The `ETag` of a host's answer about `file` (`snapshot`, `manifest`,
+/// `centroids.npy`, ...) of the manifest `manifest_url`: quoted, and
+/// changing exactly when the manifest served changes.
+pub fn etag(manifest_url: &str, file: &str) -> String {
+    alloc::format!(
+        "\"{:016x}-{file}\"",
+        xxhash_rust::xxh3::xxh3_64(manifest_url.as_bytes())
+    )
+}
+
 /// The error body of every failed request: `{"error": {"code",
 /// "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,18 +21,21 @@ pub const CURRENT_FORMAT_VERSION: u32 = 1;
 const RUN_ID_SEP: &str = "_run_id=";
 
 /// The `_CURRENT` object.
+///
+/// Fields are in sorted order: serialised in that order, the JSON has the
+/// reference's key order (Python's `sort_keys=True`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentPointer {
-    /// Full URL of the manifest object.
-    pub manifest_ref: String,
+    /// Pointer format (1).
+    pub format_version: u32,
     /// `application/x-sqlite3`.
     pub manifest_content_type: String,
+    /// Full URL of the manifest object.
+    pub manifest_ref: String,
     /// Run that produced the manifest.
     pub run_id: String,
     /// When `_CURRENT` was written.
     pub updated_at: DateTime<Utc>,
-    /// Pointer format (1).
-    pub format_version: u32,
 }
 
 impl CurrentPointer {
@@ -180,6 +183,8 @@ mod tests {
         assert!(CurrentPointer::parse(b"not json").is_err());
         let ok = br#"{"format_version":1,"manifest_content_type":"application/x-sqlite3","manifest_ref":"s3://b/p/manifests/2026-11-21T18:28:06.647893Z_run_id=r/manifest","run_id":"r","updated_at":"2026-11-21T18:28:06.651846Z"}"#;
         let p = CurrentPointer::parse(ok).unwrap();
+        // Written back byte for byte as the reference wrote it.
+        assert_eq!(p.to_json().as_bytes(), &ok[..]);
         let r = p.manifest_ref();
         assert_eq!(
             format_manifest_timestamp(&r.published_at),

@@ -2,7 +2,7 @@
 //!
 //! [`Manifest::parse`] reads `build_meta` (one row) and `shards` (one row per
 //! non-empty shard) by column name with the [`sqlite`](crate::sqlite) reader,
-//! then applies the validation of FORMAT.md (any failure is a manifest parse
+//! then applies the validation of docs/format.md (any failure is a manifest parse
 //! error naming the field): `format_version` 4, `num_dbs > 0`, at most
 //! `num_dbs` shard rows with unique ids in `[0, num_dbs)`, and a
 //! `custom.vector` object whose keys make sense for its strategy.
@@ -766,7 +766,7 @@ fn shortest_digits(a: f64) -> (String, i32) {
     let (exact, exact_exp) = split_sci(&format!("{a:.800e}"));
     if exact_exp == exp && exact.len() == digits.len() + 1 && exact.ends_with('5') {
         let lo = &exact[..digits.len()];
-        let lo_even = lo.bytes().last().is_some_and(|d| (d - b'0') % 2 == 0);
+        let lo_even = lo.ends_with(['0', '2', '4', '6', '8']);
         let (even, even_exp) = if lo_even {
             (trim_zeros(lo), exp)
         } else {

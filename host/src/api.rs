@@ -215,10 +215,7 @@ fn check_served(s: &Shared, shards: &[ShardId]) -> ApiResult<()> {
 }
 
 fn etag_of(manifest_url: &str, file: &str) -> String {
-    format!(
-        "\"{:016x}-{file}\"",
-        xxhash_rust::xxh3::xxh3_64(manifest_url.as_bytes())
-    )
+    shardvec_core::api::etag(manifest_url, file)
 }
 
 fn served_ids(s: &Shared, num_dbs: u32) -> Vec<ShardId> {

@@ -19,3 +19,14 @@ pub enum Error {
     #[error(transparent)]
     Reader(#[from] shardvec::Error),
 }
+
+impl Error {
+    /// What kind of failure this is (the reader's kinds; a bad option is
+    /// invalid input).
+    pub fn kind(&self) -> shardvec::ErrorKind {
+        match self {
+            Error::InvalidOption { .. } => shardvec::ErrorKind::InvalidInput,
+            Error::Reader(e) => e.kind(),
+        }
+    }
+}

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 pub use self::error::{Error, Result};
 pub use self::prometheus::HostMetrics;
@@ -65,8 +65,8 @@ pub use shardvec_core::api::RefreshRecord;
 
 /// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
 /// `top_k` ≤ 1 000, 30 s per request, no staleness threshold, no periodic
-/// refresh, no demo.
-#[derive(Debug, Clone)]
+/// refresh, no demo. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct HostOptions {
     pub(crate) shards: ShardSet,
     pub(crate) token: Option<String>,
@@ -76,6 +76,21 @@ pub struct HostOptions {
     pub(crate) staleness: Option<Duration>,
     pub(crate) refresh_every: Option<Duration>,
     pub(crate) demo_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOptions")
+            .field("shards", &self.shards)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_top_k", &self.max_top_k)
+            .field("request_timeout", &self.request_timeout)
+            .field("staleness", &self.staleness)
+            .field("refresh_every", &self.refresh_every)
+            .field("demo_dir", &self.demo_dir)
+            .finish()
+    }
 }
 
 impl Default for HostOptions {
@@ -288,5 +303,17 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostOptions;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let shown = format!("{:?}", HostOptions::new().token("s3cr3t-token"));
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -76,7 +76,7 @@ fn check_name(name: &str, shard: ShardId) -> Result<()> {
         Err(Error::Backend {
             shard,
             url: name.to_string(),
-            reason: "object name is not a plain relative path".into(),
+            source: "object name is not a plain relative path".into(),
         })
     }
 }
@@ -235,13 +235,22 @@ async fn download(
     let backend = |reason: String| Error::Backend {
         shard,
         url: url.clone(),
-        reason,
+        source: reason.into(),
+    };
+    // A store failure stays the error's source.
+    let failed = |what: &str, e: object_store::Error| Error::Backend {
+        shard,
+        url: url.clone(),
+        source: Box::new(crate::error::Context {
+            what: what.to_string(),
+            cause: Box::new(e),
+        }),
     };
     let result = location
         .store()
         .get(&location.path(key))
         .await
-        .map_err(|e| backend(format!("cannot download: {e}")))?;
+        .map_err(|e| failed("cannot download", e))?;
     // Chunks go to a blocking writer through a bounded channel, so a slow
     // disk never stalls the async workers.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
@@ -274,7 +283,7 @@ async fn download(
                 }
             }
             Err(e) => {
-                failure = Some(backend(format!("download interrupted: {e}")));
+                failure = Some(failed("download interrupted", e));
                 break;
             }
         }

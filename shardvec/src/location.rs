@@ -25,16 +25,62 @@ use crate::error::{Error, Result};
 /// `aws_secret_access_key`, `allow_http`, `google_service_account`, …).
 /// Keys a scheme does not know are ignored. Builder methods cover the usual
 /// S3 settings. Default: none (environment variables only).
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows every key but the values of secrets (see
+/// [`StoreOptions::is_secret`]).
+#[derive(Clone, Default)]
 pub struct StoreOptions {
     pairs: Vec<(String, String)>,
     retry: Option<object_store::RetryConfig>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Pairs<'a>(&'a [(String, String)]);
+        impl std::fmt::Debug for Pairs<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        let shown = if StoreOptions::is_secret(k) {
+                            "<redacted>"
+                        } else {
+                            v.as_str()
+                        };
+                        (k, shown)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("StoreOptions")
+            .field("options", &Pairs(&self.pairs))
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl StoreOptions {
     /// No options.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the value of option `key` is a secret, never shown by
+    /// `Debug`: any key naming a secret, key, token, password, credential,
+    /// session, signature or service account.
+    pub fn is_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        [
+            "secret",
+            "key",
+            "token",
+            "password",
+            "credential",
+            "session",
+            "sas",
+            "signature",
+            "service_account",
+        ]
+        .iter()
+        .any(|word| key.contains(word))
     }
 
     /// Sets any option key.
@@ -147,6 +193,7 @@ impl SnapshotLocation {
                 Arc::new(object_store::memory::InMemory::new()),
                 Path::parse(url.path()).map_err(|e| invalid(e.to_string()))?,
             ),
+            #[cfg(feature = "aws")]
             "s3" | "s3a" => {
                 let b = configured!(
                     object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()),
@@ -159,6 +206,7 @@ impl SnapshotLocation {
                     Path::from_url_path(url.path()).map_err(|e| invalid(e.to_string()))?,
                 )
             }
+            #[cfg(feature = "gcp")]
             "gs" => {
                 let b = configured!(
                     object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str()),
@@ -171,6 +219,7 @@ impl SnapshotLocation {
                     Path::from_url_path(url.path()).map_err(|e| invalid(e.to_string()))?,
                 )
             }
+            #[cfg(feature = "azure")]
             "az" | "adl" | "azure" | "abfs" | "abfss" => {
                 let b = configured!(
                     object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str()),
@@ -185,7 +234,15 @@ impl SnapshotLocation {
                     Path::parse(path).map_err(|e| invalid(e.to_string()))?,
                 )
             }
-            other => return Err(invalid(format!("unsupported scheme `{other}`"))),
+            other => {
+                return Err(invalid(match feature_of_scheme(other) {
+                    Some(feature) => format!(
+                        "`{other}://` needs the cargo feature `{feature}` of shardvec, \
+                         which this build does not have"
+                    ),
+                    None => format!("unsupported scheme `{other}`"),
+                }))
+            }
         };
         Ok(SnapshotLocation {
             store,
@@ -309,5 +366,40 @@ mod tests {
         let loc = SnapshotLocation::open("/tmp/some/dir", &StoreOptions::new()).unwrap();
         assert_eq!(loc.url(), "file:///tmp/some/dir");
         assert_eq!(loc.path("a/b").as_ref(), "tmp/some/dir/a/b");
+    }
+}
+
+/// The cargo feature that compiles in the store of URL scheme `scheme`.
+fn feature_of_scheme(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "s3" | "s3a" => Some("aws"),
+        "gs" => Some("gcp"),
+        "az" | "adl" | "azure" | "abfs" | "abfss" => Some("azure"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::StoreOptions;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let o = StoreOptions::new()
+            .endpoint("http://127.0.0.1:9000")
+            .credentials("AKIDEXAMPLE", "wJalrXUtnFEMI-secret")
+            .option("aws_session_token", "session-secret")
+            .option("azure_storage_sas_key", "sas-secret");
+        let shown = format!("{o:?}");
+        for secret in [
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI-secret",
+            "session-secret",
+            "sas-secret",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("http://127.0.0.1:9000"), "{shown}");
+        assert!(shown.contains("aws_secret_access_key"), "{shown}");
     }
 }

@@ -27,8 +27,8 @@ use lru::LruCache;
 use serde::Serialize;
 use shardvec_core::snapshot::Loaded;
 use shardvec_core::{
-    merge, CurrentPointer, Manifest, ManifestRef, RouteOptions, Router, RoutingArtefacts,
-    RoutingContext, SearchResult, ShardDetail, ShardId, SnapshotInfo,
+    merge, Manifest, ManifestRef, RouteOptions, Router, RoutingContext, SearchResult, ShardDetail,
+    ShardId, SnapshotInfo,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -158,6 +158,11 @@ impl ReaderOptions {
     pub fn shard_backend(mut self, backend: impl ShardBackend + 'static) -> Self {
         self.backends.insert(Arc::new(backend));
         self
+    }
+
+    /// The object-store options set.
+    pub fn store(&self) -> &StoreOptions {
+        &self.store
     }
 
     /// Opens shards with exactly these backends (default:
@@ -597,7 +602,7 @@ impl AsyncShardedVectorReader {
     }
 
     /// Every vector of shard `sid` with its id (empty shards: none). For
-    /// exact checks such as [`crate::verify`]; reads the whole shard.
+    /// exact checks such as `shardvec verify`; reads the whole shard.
     pub async fn scan_shard(&self, sid: ShardId) -> Result<Vec<StoredVector>> {
         let state = self.current()?;
         ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
@@ -824,7 +829,7 @@ impl AsyncShardedVectorReader {
         let url = meta.db_url.clone().ok_or_else(|| Error::Backend {
             shard: sid,
             url: String::new(),
-            reason: "the manifest records no URL for this shard".into(),
+            source: "the manifest records no URL for this shard".into(),
         })?;
         let (location, key) = match self
             .inner

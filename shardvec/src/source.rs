@@ -26,7 +26,13 @@ impl StoreSource<'_> {
         let store = self.location.store();
         let path = self.location.path(&key);
         let fail = |e| Error::store("get", self.location.display_url(&key), e);
-        store.get(&path).await.map_err(fail)?.bytes().await.map_err(fail)
+        store
+            .get(&path)
+            .await
+            .map_err(fail)?
+            .bytes()
+            .await
+            .map_err(fail)
     }
 }
 

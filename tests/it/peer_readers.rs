@@ -145,8 +145,10 @@ async fn lancedb_remote_mode_searches_in_place() {
     {
         let root = tempfile::tempdir().unwrap();
         let prefix = case.dir.to_str().unwrap().to_string();
-        let opts = ReaderOptions::new()
-            .shard_backend(LanceDbBackend::new(LanceMode::Remote, LanceDistance::Reference));
+        let opts = ReaderOptions::new().shard_backend(LanceDbBackend::new(
+            LanceMode::Remote,
+            LanceDistance::Reference,
+        ));
         let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
             .await
             .unwrap();

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shardvec::{
-    Error, ErrorKind, HealthStatus, ReaderOptions, SearchOptions, ShardedVectorReader,
-};
+use shardvec::{Error, ErrorKind, HealthStatus, ReaderOptions, SearchOptions, ShardedVectorReader};
 use shardvec_core::{SearchResult, ShardId};
 use shardvec_e2e::{copy_dir, current_manifest_url, fixtures_dir, write_current};
 

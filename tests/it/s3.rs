@@ -90,7 +90,10 @@ async fn lancedb_remote_mode_searches_s3_in_place() {
         let root = tempfile::tempdir().unwrap();
         let opts = ReaderOptions::new()
             .store_options(server.options())
-            .shard_backend(LanceDbBackend::new(LanceMode::Remote, LanceDistance::Reference));
+            .shard_backend(LanceDbBackend::new(
+                LanceMode::Remote,
+                LanceDistance::Reference,
+            ));
         let reader = AsyncShardedVectorReader::open(&prefix, root.path(), opts)
             .await
             .unwrap_or_else(|e| panic!("{prefix}: {e}"));

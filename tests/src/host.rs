@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use shardvec_host::{Host, HostMetrics, HostOptions};
 use shardvec::{AsyncShardedVectorReader, ReaderOptions};
+use shardvec_host::{Host, HostMetrics, HostOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -20,10 +20,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, Promise, Reflect};
 use serde::Serialize;
-use serde_json::json;
-use shardvec_core::api::{
-    ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse,
-};
+use serde_json::{json, Value as Json};
+use shardvec_core::api::{ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse};
 use shardvec_core::snapshot::{self, LoadError, Object, Source};
 use shardvec_core::{merge, CurrentPointer, Manifest, ManifestRef, SearchResult, ShardId};
 use wasm_bindgen::prelude::*;

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use js_sys::Array;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use shardvec_core::npy::Matrix;
 use shardvec_core::snapshot::{self, Routing};
 use shardvec_core::{CurrentPointer, Manifest, ManifestRef, Router};
@@ -175,50 +175,15 @@ impl Snapshot {
         Ok(to_js(&details))
     }
 
-    /// The `custom.vector` section of the manifest: `dim`, `metric`,
-    /// `sharding_strategy`, `num_probes`, the artefact URLs, `num_hash_bits`,
-    /// `cel_expr`, `cel_columns`, `routing_values` and the informational
-    /// keys, plus any unknown keys verbatim.
+    /// The `custom.vector` section of the manifest, exactly the keys the
+    /// writer recorded (encoded by the core, as the writer encodes it):
+    /// `dim`, `metric`, `sharding_strategy`, `num_probes`, `index_type`,
+    /// `quantization`, `total_vectors`, the strategy's keys
+    /// (`centroids_ref`; `hyperplanes_ref`, `num_hash_bits`; `cel_expr`,
+    /// `cel_columns`, `routing_values`) and any unknown keys verbatim.
     #[wasm_bindgen(js_name = vectorMeta, unchecked_return_type = "Record<string, unknown>")]
     pub fn vector_meta(&self) -> JsValue {
-        let v = &self.manifest.vector;
-        let mut m: Map<String, Json> = v.extra.clone();
-        m.insert("dim".into(), Json::from(v.dim));
-        m.insert("metric".into(), Json::from(v.metric.as_str()));
-        m.insert("sharding_strategy".into(), Json::from(v.strategy.as_str()));
-        m.insert("num_probes".into(), Json::from(v.num_probes));
-        let opt_str = |s: &Option<String>| s.clone().map_or(Json::Null, Json::String);
-        m.insert("centroids_ref".into(), opt_str(&v.centroids_ref));
-        m.insert("hyperplanes_ref".into(), opt_str(&v.hyperplanes_ref));
-        m.insert(
-            "num_hash_bits".into(),
-            v.num_hash_bits.map_or(Json::Null, Json::from),
-        );
-        let (expr, columns, values) = match &v.cel {
-            Some(cel) => (
-                Json::from(cel.expr.as_str()),
-                Json::Object(
-                    cel.columns
-                        .iter()
-                        .map(|(k, t)| (k.clone(), Json::from(t.as_str())))
-                        .collect(),
-                ),
-                cel.routing_values.as_ref().map_or(Json::Null, |vals| {
-                    Json::Array(vals.iter().map(|v| v.to_json()).collect())
-                }),
-            ),
-            None => (Json::Null, Json::Null, Json::Null),
-        };
-        m.insert("cel_expr".into(), expr);
-        m.insert("cel_columns".into(), columns);
-        m.insert("routing_values".into(), values);
-        m.insert("index_type".into(), opt_str(&v.index_type));
-        m.insert("quantization".into(), opt_str(&v.quantization));
-        m.insert(
-            "total_vectors".into(),
-            v.total_vectors.map_or(Json::Null, Json::from),
-        );
-        to_js(&Json::Object(m))
+        to_js(&Json::Object(self.manifest.vector.to_json()))
     }
 
     /// The manifest URL from `_CURRENT`, if known.

@@ -1,6 +1,6 @@
 //! Reference line (a) of the benchmarks: exact brute force over the probed
 //! shards' vectors held in memory, with simsimd's SIMD kernels
-//! ([`crate::flat`]). This is the floor a flat (un-indexed) shard can reach:
+//! ([`shardvec::flat`]). This is the floor a flat (un-indexed) shard can reach:
 //! no I/O, no SQL, no decoding.
 
 use shardvec_core::merge::merge_by;
@@ -35,10 +35,15 @@ impl FlatSnapshot {
             flat.vectors.reserve(rows.len());
             for (id, v) in rows {
                 if !flat.vectors.push(&v) {
-                    return Err(Error::InvalidArgument(format!(
-                        "shard {s}: vector {id} has dimension {}, not {dim}",
-                        v.len()
-                    )));
+                    return Err(Error::Backend {
+                        shard: shardvec_core::ShardId(s as u32),
+                        url: String::new(),
+                        source: format!(
+                            "vector {id} has dimension {}, not the snapshot's {dim}",
+                            v.len()
+                        )
+                        .into(),
+                    });
                 }
                 flat.ids.push(id);
             }

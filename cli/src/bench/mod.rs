@@ -299,7 +299,7 @@ async fn run_async(
     opts: &BenchOptions,
     search: &SearchOptions,
 ) -> Result<(Partial, AsyncShardedVectorReader)> {
-    let location = SnapshotLocation::open(prefix, &opts.reader.store)?;
+    let location = SnapshotLocation::open(prefix, opts.reader.store())?;
     let counting = Arc::new(CountingStore::new(location.store().clone()));
     let location = location.with_store(counting.clone());
     let started = Instant::now();

@@ -39,12 +39,14 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt};
 use rayon::prelude::*;
 use serde::Serialize;
-use shardvec_core::current::{manifest_dir_name, CURRENT_FORMAT_VERSION, MANIFEST_CONTENT_TYPE};
+use shardvec_core::current::manifest_dir_name;
+use shardvec_core::layout::{
+    artefact_key, manifest_key, run_dirs, shard_dir, CENTROIDS_FILE, HYPERPLANES_FILE,
+    MANIFEST_FILE,
+};
 use shardvec_core::manifest::{BuildMeta, CelSpec, Manifest, ShardMeta, VectorMeta, MAX_NUM_DBS};
 use shardvec_core::npy::Matrix;
-use shardvec_core::{
-    CurrentPointer, Metric, RouteOptions, Router, RoutingArtefacts, ShardId, Strategy,
-};
+use shardvec_core::{Metric, RouteOptions, Router, RoutingArtefacts, ShardId, Strategy};
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
@@ -161,7 +163,7 @@ impl WriterOptions {
 
     /// LanceDB shards with at least this many rows get an approximate
     /// `IVF_HNSW_SQ` index, smaller ones an exact `IVF_FLAT` index (default
-    /// 10 000; see [`shard::lance_index`]).
+    /// 10 000; see `shard::lance_index`, feature `lancedb`).
     pub fn lance_index_min_rows(mut self, n: u64) -> Self {
         self.lance_index_min_rows = n;
         self
@@ -321,17 +323,17 @@ impl Drop for Report<'_> {
     }
 }
 
-/// The keys of one run's objects.
+/// The keys of one run's objects ([`shardvec_core::layout`]).
 struct RunKeys {
     run_id: String,
 }
 
 impl RunKeys {
     fn shard_dir(&self, shard: ShardId) -> String {
-        format!("shards/run_id={}/db={:05}/attempt=00", self.run_id, shard.0)
+        shard_dir(&self.run_id, shard)
     }
-    fn artefact(&self, name: &str) -> String {
-        format!("vector_meta/run_id={}/{name}", self.run_id)
+    fn artefact(&self, file: &str) -> String {
+        artefact_key(&self.run_id, file)
     }
 }
 
@@ -402,11 +404,11 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
         centroids_ref: artefacts
             .centroids
             .as_ref()
-            .map(|_| location.display_url(&run.artefact("centroids.npy"))),
+            .map(|_| location.display_url(&run.artefact(CENTROIDS_FILE))),
         hyperplanes_ref: artefacts
             .hyperplanes
             .as_ref()
-            .map(|_| location.display_url(&run.artefact("hyperplanes.npy"))),
+            .map(|_| location.display_url(&run.artefact(HYPERPLANES_FILE))),
         num_hash_bits: artefacts.hyperplanes.as_ref().map(|h| h.rows() as u32),
         cel: match &opts.strategy {
             StrategyConfig::Cel(spec) => Some(spec.clone()),
@@ -418,18 +420,12 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
         extra: Default::default(),
     };
     let mut manifest = Manifest {
-        build: BuildMeta {
-            run_id: run.run_id.clone(),
-            created_at: timestamp(&created_at),
+        build: BuildMeta::for_vectors(
+            run.run_id.clone(),
+            timestamp(&created_at),
             num_dbs,
-            s3_prefix: location.url().to_string(),
-            key_col: "_vector_id".into(),
-            sharding: manifest::sharding_placeholder(),
-            db_path_template: "db={db_id:05d}".into(),
-            shard_prefix: "shards".into(),
-            format_version: 4,
-            key_encoding: "raw".into(),
-        },
+            location.url().to_string(),
+        ),
         shards: Vec::new(),
         vector,
         user_fields: opts.user_fields.clone(),
@@ -497,10 +493,7 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
             min_key: None,
             max_key: None,
             checkpoint_id: Some(hex(&rand::random::<[u8; 16]>())),
-            writer_info: serde_json::json!({
-                "attempt": 0, "duration_ms": timings.write_ms,
-                "stage_id": null, "task_attempt_id": null,
-            }),
+            writer_info: ShardMeta::reference_writer_info(0, timings.write_ms),
         })
         .collect();
     let published = publish(&location, &manifest, artefacts, staging.path()).await;
@@ -732,10 +725,10 @@ async fn upload(
     .await?;
     drop(bar);
     if let Some(c) = &artefacts.centroids {
-        put_bytes(location, &run.artefact("centroids.npy"), c.to_npy()).await?;
+        put_bytes(location, &run.artefact(CENTROIDS_FILE), c.to_npy()).await?;
     }
     if let Some(h) = &artefacts.hyperplanes {
-        put_bytes(location, &run.artefact("hyperplanes.npy"), h.to_npy()).await?;
+        put_bytes(location, &run.artefact(HYPERPLANES_FILE), h.to_npy()).await?;
     }
     Ok(())
 }
@@ -748,12 +741,9 @@ async fn publish(
     artefacts: RoutingArtefacts,
     staging: &std::path::Path,
 ) -> Result<String> {
-    let image = manifest::write_image(manifest, &staging.join("manifest"))?;
+    let image = manifest::write_image(manifest, &staging.join(MANIFEST_FILE))?;
     let published_at = now();
-    let key = format!(
-        "manifests/{}/manifest",
-        manifest_dir_name(&published_at, &manifest.build.run_id)
-    );
+    let key = manifest_key(&manifest_dir_name(&published_at, &manifest.build.run_id));
     let url = location.display_url(&key);
     // What a reader will see: parse it back and build its router.
     let parsed = Manifest::parse(&image).map_err(|source| Error::Manifest {
@@ -773,10 +763,7 @@ pub use crate::manifest_store::set_current;
 
 /// Best-effort removal of a failed run's objects.
 async fn cleanup(location: &SnapshotLocation, run: &RunKeys) {
-    for dir in [
-        format!("shards/run_id={}", run.run_id),
-        format!("vector_meta/run_id={}", run.run_id),
-    ] {
+    for dir in run_dirs(&run.run_id) {
         if let Ok(objects) = location.list(&dir).await {
             for (key, _) in objects {
                 if let Err(e) = location.store().delete(&location.path(&key)).await {

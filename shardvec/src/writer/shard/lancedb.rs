@@ -14,6 +14,9 @@ use super::{files_under, Record, ShardLayout, ShardWriter, WrittenShard};
 use crate::backend::lancedb::{DATASET_DIR, TABLE};
 use crate::error::{Error, Result};
 
+/// Rows buffered per shard before a LanceDB append (one data file each).
+const LANCE_BATCH_ROWS: usize = 65_536;
+
 pub(super) struct LanceWriter {
     shard: ShardId,
     dir: PathBuf,

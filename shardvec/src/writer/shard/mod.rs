@@ -7,12 +7,11 @@
 //! - LanceDB: the dataset `vector_index.lance/` of table `vector_index`
 //!   (`id: utf8`, `vector: fixed_size_list<f32>[dim]`, `payload: utf8`),
 //!   appended in batches. Every shard gets a vector index (see
-//!   [`lance_index`]): LanceDB searches an un-indexed table with L2 whatever
+//!   `lance_index`): LanceDB searches an un-indexed table with L2 whatever
 //!   the snapshot's metric (and so does the reference reader), while an
 //!   index carries the metric. Small shards get an exact one.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[cfg(feature = "lancedb")]
 mod lancedb;
@@ -83,11 +82,10 @@ pub fn writer(
             layout, shard, dir, rt,
         )?)),
         #[allow(unreachable_patterns)]
-        other => Err(Error::InvalidArgument(format!(
-            "this build of shardvec cannot write {} shards: enable the cargo feature `{}`",
-            other.as_str(),
-            other.feature()
-        ))),
+        other => Err(Error::BackendNotCompiled {
+            shard,
+            backend: other,
+        }),
     }
 }
 
@@ -102,6 +100,7 @@ pub fn id_json(id: &VectorId) -> String {
     }
 }
 
+#[cfg(feature = "lancedb")]
 fn files_under(root: &Path, rel_root: &str) -> Result<Vec<(String, PathBuf, u64)>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), rel_root.to_string())];

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
+use shardvec_core::layout::SQLITE_VEC_SHARD_FILE;
 use shardvec_core::{Metric, ShardId};
 
 use super::{id_json, Record, ShardLayout, ShardWriter, WrittenShard};
@@ -29,7 +30,7 @@ impl SqliteVecWriter {
             }
         };
         crate::backend::sqlite_vec::register_extension();
-        let path = dir.join("shard.db");
+        let path = dir.join(SQLITE_VEC_SHARD_FILE);
         let fail = |e: rusqlite::Error| Error::shard_write(shard, path.display().to_string(), e);
         let conn = Connection::open(&path).map_err(fail)?;
         conn.execute_batch(&format!(
@@ -104,10 +105,7 @@ impl ShardWriter for SqliteVecWriter {
             shard,
             rows,
             bytes,
-            files: vec![("shard.db".to_string(), path, bytes)],
+            files: vec![(SQLITE_VEC_SHARD_FILE.to_string(), path, bytes)],
         })
     }
 }
-
-/// Rows buffered per shard before a LanceDB append (one data file each).
-const LANCE_BATCH_ROWS: usize = 65_536;
