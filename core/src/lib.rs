@@ -8,6 +8,13 @@
 //! clock, the file system or the network. Callers hand it bytes (a manifest
 //! image, a `_CURRENT` object, `.npy` artefacts) and get typed values back.
 //!
+//! Each fact of the format and of the wire protocol is written here once:
+//! [`layout`] (where every object lives under a prefix), [`manifest`]
+//! (parse *and* encode), [`current`], [`npy`], [`resolve`] (recorded URLs
+//! against the prefix a snapshot is read from), [`snapshot`] (which files a
+//! snapshot needs, in which order, and the fallback), [`router`], [`merge`]
+//! and [`api`] (the host protocol's requests, answers, errors and limits).
+//!
 //! ## Main types
 //!
 //! - [`Manifest`] — the SQLite manifest of one publish, parsed by
@@ -27,6 +34,9 @@
 //!   the one loader of the native reader and the wasm package.
 //! - [`SearchResult`], [`VectorId`], [`SnapshotInfo`], [`ShardDetail`] — the
 //!   result types every target reports, with serde.
+//! - [`api::SearchResponse`], [`api::ShardsSearchResponse`],
+//!   [`api::ErrorBody`], ... — what the host sends, the CLI prints and the
+//!   edge client parses.
 //!
 //! ## Features
 //!

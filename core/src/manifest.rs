@@ -1079,6 +1079,8 @@ mod tests {
     }
 
     #[test]
+    // The literals are CPython's own test values, digits included.
+    #[allow(clippy::excessive_precision, clippy::approx_constant)]
     fn floats_print_as_python_repr() {
         let cases: [(f64, &str); 22] = [
             (0.1, "0.1"),

@@ -1159,7 +1159,7 @@ mod tests {
             LoadError::Source(StoreDown(format!("{}: timeout", cur.url)))
         );
         assert_eq!(e.to_string(), format!("store down: {}: timeout", cur.url));
-        assert_eq!(mem.log(), [cur.url.clone()]);
+        assert_eq!(mem.log(), core::slice::from_ref(&cur.url));
         // The manifest is there, its artefact is not reachable.
         let mut mem = Mem::default().list(&[&a, &cur]);
         mem.publish(&a, false);
@@ -1176,7 +1176,7 @@ mod tests {
             mem.load(&cur, 3).unwrap_err(),
             LoadError::Source(StoreDown("flipped".into()))
         );
-        assert_eq!(mem.log(), [cur.url.clone()]);
+        assert_eq!(mem.log(), core::slice::from_ref(&cur.url));
     }
 
     #[test]
@@ -1239,7 +1239,7 @@ mod tests {
             mem.load(cur, 0).unwrap_err(),
             LoadError::Manifest { .. }
         ));
-        assert_eq!(mem.log(), [cur.url.clone()]);
+        assert_eq!(mem.log(), core::slice::from_ref(&cur.url));
     }
 
     #[test]

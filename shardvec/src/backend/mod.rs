@@ -99,6 +99,8 @@ pub struct Backends {
 }
 
 impl Default for Backends {
+    // One `push` per feature: `vec![]` cannot hold `#[cfg]` elements.
+    #[allow(clippy::vec_init_then_push)]
     fn default() -> Self {
         #[allow(unused_mut)]
         let mut backends: Vec<Arc<dyn ShardBackend>> = Vec::new();
