@@ -164,12 +164,20 @@ impl From<String> for VectorId {
     }
 }
 
+fn score_as_f64<S: serde::Serializer>(score: &f32, s: S) -> core::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(f64::from(*score))
+}
+
 /// One hit of a search. `score` is a distance: lower is closer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
     /// Id of the vector.
     pub id: VectorId,
     /// Distance as the shard backend reports it for the snapshot's metric.
+    /// On the wire it is the f64 of this f32 (the digits the reference
+    /// prints for a float32 score), so JSON text, JS numbers and the peer's
+    /// recorded answers agree digit for digit.
+    #[serde(serialize_with = "score_as_f64")]
     pub score: f32,
     /// The record's JSON payload, if it has one.
     #[serde(default)]
