@@ -121,3 +121,72 @@ for (const { name: build, mod } of builds) {
     });
   });
 }
+
+// A snapshot whose newest manifest is corrupt opens on the previous one, as
+// the native reader and the reference do (one core loader): the older
+// manifests come from an S3 ListObjectsV2 listing of the base URL, or from
+// the caller.
+for (const { name: build, mod } of builds) {
+  describe(`${build} build: Snapshot.open falls back from a corrupt manifest`, () => {
+    let server;
+    const overrides = new Map();
+    const cur = current(cluster);
+    const goodKey = keyOf(cluster, cur.manifest_ref);
+    const goodDir = goodKey.split('/')[1];
+    const newerDir = '2099-01-01T00:00:00.000000Z_run_id=newer';
+    const newerUrl = `${cluster.recorded.prefix}/manifests/${newerDir}/manifest`;
+    const newerCurrent = JSON.stringify({ ...cur, manifest_ref: newerUrl, run_id: 'newer' });
+    const centroidsKey = `vector_meta/run_id=${cur.run_id}/centroids.npy`;
+    /** The snapshot, with a corrupt newer manifest named by _CURRENT, at `/<root>`. */
+    const publish = (root) => {
+      overrides.set(`${root}/_CURRENT`, newerCurrent);
+      overrides.set(`${root}/manifests/${newerDir}/manifest`, Buffer.from('<html>half a manifest</html>'));
+      overrides.set(`${root}/${goodKey}`, Buffer.from(cluster.manifestBytes));
+      overrides.set(`${root}/${centroidsKey}`, Buffer.from(cluster.centroids));
+    };
+    before(async () => {
+      server = await serve({}, overrides);
+      publish('/given');
+      // Path-style S3: bucket `bkt`, key prefix `snap/`. The test server
+      // ignores the query string, so `/bkt` answers the listing request.
+      publish('/bkt/snap');
+      overrides.set(
+        '/bkt',
+        `<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><Prefix>snap/manifests/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>false</IsTruncated><CommonPrefixes><Prefix>snap/manifests/${goodDir}/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>snap/manifests/${newerDir}/</Prefix></CommonPrefixes></ListBucketResult>`,
+      );
+    });
+    after(() => server.close());
+
+    const expectOlder = (snap) => {
+      const reference = mod.Snapshot.fromParts(cluster.manifestBytes, cluster.currentText, cluster.centroids, cluster.hyperplanes);
+      // The older manifest, named where it was found.
+      assert.ok(snap.manifestRef().endsWith(`/${goodKey}`), snap.manifestRef());
+      const { manifest_ref: _a, ...info } = snap.info();
+      const { manifest_ref: _b, ...want } = reference.info();
+      assert.deepEqual(info, want);
+      for (const q of cluster.recorded.queries) {
+        const query = Float32Array.from(q.query);
+        assert.deepEqual(snap.route(query, { numProbes: 2 }), reference.route(query, { numProbes: 2 }));
+      }
+    };
+
+    test('with the manifests given by the caller', async () => {
+      expectOlder(await mod.Snapshot.open(`${server.url}/given`, { manifests: [goodKey] }));
+    });
+
+    test('with the manifests listed by an S3 ListObjectsV2 request', async () => {
+      expectOlder(await mod.Snapshot.open(`${server.url}/bkt/snap`));
+      assert.ok(server.requests.includes('/bkt'), server.requests.join('\n'));
+    });
+
+    test('without fallback the corrupt manifest is the error', async () => {
+      await rejects(
+        mod.Snapshot.open(`${server.url}/bkt/snap`, { maxFallbackAttempts: 0 }),
+        /^manifest .*run_id=newer\/manifest cannot be read: not an SQLite database/,
+      );
+      // And with no listing and no manifests given, the same error.
+      await rejects(mod.Snapshot.open(`${server.url}/given`), /^manifest .*run_id=newer\/manifest cannot be read/);
+    });
+  });
+}
