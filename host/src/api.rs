@@ -305,7 +305,7 @@ async fn search(
             }),
     )
     .await?;
-    Ok(Json(resp.to_wire()))
+    Ok(Json(resp.into_wire()))
 }
 
 /// `POST /v1/shards/search`.
@@ -323,7 +323,7 @@ async fn shards_search(
             .search_shards(&req.query, req.top_k, &ids, req.manifest_ref.as_deref()),
     )
     .await?;
-    Ok(Json(resp.to_wire()))
+    Ok(Json(resp.into_wire()))
 }
 
 async fn refresh(State(s): State<Arc<Shared>>) -> ApiResult<Json<RefreshResponse>> {

@@ -181,20 +181,21 @@ impl SnapshotLocation {
             }
         };
         let trimmed = url.as_str().trim_end_matches('/').to_string();
-        let (store, base): (Arc<dyn ObjectStore>, Path) = match url.scheme() {
-            "file" => {
+        let scheme = url.scheme();
+        let (store, base): (Arc<dyn ObjectStore>, Path) = match (scheme, Cloud::of(scheme)) {
+            ("file", _) => {
                 let path = url
                     .to_file_path()
                     .map_err(|_| invalid("not a local file URL".into()))?;
                 let base = Path::from_absolute_path(&path).map_err(|e| invalid(e.to_string()))?;
                 (Arc::new(object_store::local::LocalFileSystem::new()), base)
             }
-            "memory" => (
+            ("memory", _) => (
                 Arc::new(object_store::memory::InMemory::new()),
                 Path::parse(url.path()).map_err(|e| invalid(e.to_string()))?,
             ),
             #[cfg(feature = "aws")]
-            "s3" | "s3a" => {
+            (_, Some(Cloud::Aws)) => {
                 let b = configured!(
                     object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()),
                     object_store::aws::AmazonS3ConfigKey,
@@ -207,7 +208,7 @@ impl SnapshotLocation {
                 )
             }
             #[cfg(feature = "gcp")]
-            "gs" => {
+            (_, Some(Cloud::Gcp)) => {
                 let b = configured!(
                     object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str()),
                     object_store::gcp::GoogleConfigKey,
@@ -220,7 +221,7 @@ impl SnapshotLocation {
                 )
             }
             #[cfg(feature = "azure")]
-            "az" | "adl" | "azure" | "abfs" | "abfss" => {
+            (_, Some(Cloud::Azure)) => {
                 let b = configured!(
                     object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str()),
                     object_store::azure::AzureConfigKey,
@@ -234,15 +235,15 @@ impl SnapshotLocation {
                     Path::parse(path).map_err(|e| invalid(e.to_string()))?,
                 )
             }
-            other => {
-                return Err(invalid(match feature_of_scheme(other) {
-                    Some(feature) => format!(
-                        "`{other}://` needs the cargo feature `{feature}` of shardvec, \
-                         which this build does not have"
-                    ),
-                    None => format!("unsupported scheme `{other}`"),
-                }))
+            #[allow(unreachable_patterns)]
+            (_, Some(cloud)) => {
+                return Err(invalid(format!(
+                    "`{scheme}://` needs the cargo feature `{}` of shardvec, \
+                     which this build does not have",
+                    cloud.feature()
+                )))
             }
+            (other, None) => return Err(invalid(format!("unsupported scheme `{other}`"))),
         };
         Ok(SnapshotLocation {
             store,
@@ -369,13 +370,31 @@ mod tests {
     }
 }
 
-/// The cargo feature that compiles in the store of URL scheme `scheme`.
-fn feature_of_scheme(scheme: &str) -> Option<&'static str> {
-    match scheme {
-        "s3" | "s3a" => Some("aws"),
-        "gs" => Some("gcp"),
-        "az" | "adl" | "azure" | "abfs" | "abfss" => Some("azure"),
-        _ => None,
+/// The cloud stores: which URL schemes each serves, and the cargo feature
+/// that compiles it in (the one list of both).
+#[derive(Debug, Clone, Copy)]
+enum Cloud {
+    Aws,
+    Gcp,
+    Azure,
+}
+
+impl Cloud {
+    fn of(scheme: &str) -> Option<Cloud> {
+        match scheme {
+            "s3" | "s3a" => Some(Cloud::Aws),
+            "gs" => Some(Cloud::Gcp),
+            "az" | "adl" | "azure" | "abfs" | "abfss" => Some(Cloud::Azure),
+            _ => None,
+        }
+    }
+
+    fn feature(self) -> &'static str {
+        match self {
+            Cloud::Aws => "aws",
+            Cloud::Gcp => "gcp",
+            Cloud::Azure => "azure",
+        }
     }
 }
 

@@ -225,8 +225,9 @@ impl SearchOptions {
     }
 }
 
-/// The answer of a search.
-#[derive(Debug, Clone, Serialize)]
+/// The answer of a search. On the wire (JSON) it is
+/// [`shardvec_core::api::SearchResponse`]: see [`SearchResponse::into_wire`].
+#[derive(Debug, Clone)]
 pub struct SearchResponse {
     /// Global top-k, best first.
     pub results: Vec<SearchResult>,
@@ -235,7 +236,6 @@ pub struct SearchResponse {
     /// The routed shards, in probe order.
     pub route: Vec<ShardId>,
     /// Wall time of the search.
-    #[serde(serialize_with = "as_millis")]
     pub latency: Duration,
     /// The manifest the search ran against.
     pub manifest_ref: ManifestRef,
@@ -243,42 +243,39 @@ pub struct SearchResponse {
 
 impl SearchResponse {
     /// The answer on the wire (`POST /v1/search`, `search --json`).
-    pub fn to_wire(&self) -> shardvec_core::api::SearchResponse {
+    pub fn into_wire(self) -> shardvec_core::api::SearchResponse {
         shardvec_core::api::SearchResponse {
-            results: self.results.clone(),
+            results: self.results,
             num_shards_queried: self.num_shards_queried,
             latency_ms: self.latency.as_secs_f64() * 1000.0,
-            route: self.route.clone(),
-            manifest_ref: self.manifest_ref.url.clone(),
+            route: self.route,
+            manifest_ref: self.manifest_ref.url,
         }
     }
 }
 
-impl ShardSearchResponse {
-    /// The answer on the wire (`POST /v1/shards/search`).
-    pub fn to_wire(&self) -> shardvec_core::api::ShardsSearchResponse {
-        shardvec_core::api::ShardsSearchResponse {
-            shards: self.shards.clone(),
-            manifest_ref: self.manifest_ref.url.clone(),
-            latency_ms: self.latency.as_secs_f64() * 1000.0,
-        }
-    }
-}
-
-fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
-}
-
-/// Per-shard answers of [`AsyncShardedVectorReader::search_shards`].
-#[derive(Debug, Clone, Serialize)]
+/// Per-shard answers of [`AsyncShardedVectorReader::search_shards`]. On
+/// the wire it is [`shardvec_core::api::ShardsSearchResponse`]: see
+/// [`ShardSearchResponse::into_wire`].
+#[derive(Debug, Clone)]
 pub struct ShardSearchResponse {
     /// One entry per requested shard, in request order.
     pub shards: Vec<ShardHits>,
     /// The manifest the search ran against.
     pub manifest_ref: ManifestRef,
     /// Wall time of the search.
-    #[serde(serialize_with = "as_millis", rename = "latency_ms")]
     pub latency: Duration,
+}
+
+impl ShardSearchResponse {
+    /// The answer on the wire (`POST /v1/shards/search`).
+    pub fn into_wire(self) -> shardvec_core::api::ShardsSearchResponse {
+        shardvec_core::api::ShardsSearchResponse {
+            shards: self.shards,
+            manifest_ref: self.manifest_ref.url,
+            latency_ms: self.latency.as_secs_f64() * 1000.0,
+        }
+    }
 }
 
 /// The raw routing files of the manifest a reader serves: what an edge

@@ -633,13 +633,13 @@ fn answer(
         let text: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
         HostFailure::Other(format!("HTTP {} (not JSON): {text}", r.status))
     };
+    // One parse of the body: a data error is JSON of another shape, any
+    // other error is not JSON at all.
     if r.status != 200 {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&r.body) {
             Ok(b) => (b.error.code, b.error.message),
-            Err(_) => match serde_json::from_slice::<serde_json::Value>(&r.body) {
-                Ok(_) => (String::new(), String::new()),
-                Err(_) => return Err(not_json()),
-            },
+            Err(e) if e.is_data() => (String::new(), String::new()),
+            Err(_) => return Err(not_json()),
         };
         let msg = format!("HTTP {} {code}: {message}", r.status);
         return Err(
@@ -650,9 +650,13 @@ fn answer(
             },
         );
     }
-    let body: serde_json::Value = serde_json::from_slice(&r.body).map_err(|_| not_json())?;
-    let a: ShardsSearchResponse = serde_json::from_value(body)
-        .map_err(|e| HostFailure::Other(format!("{url}: unexpected answer: {e}")))?;
+    let a: ShardsSearchResponse = serde_json::from_slice(&r.body).map_err(|e| {
+        if e.is_data() {
+            HostFailure::Other(format!("{url}: unexpected answer: {e}"))
+        } else {
+            not_json()
+        }
+    })?;
     if manifest_ref.is_some_and(|m| m != a.manifest_ref) {
         return Err(HostFailure::Stale(format!(
             "answered for manifest {}",

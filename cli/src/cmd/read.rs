@@ -155,7 +155,7 @@ pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
     for q in queries(&a.query)? {
         let resp = r.search(&q, a.top_k, &opts).await?;
         if a.common.json {
-            print_json(&resp.to_wire())?;
+            print_json(&resp.into_wire())?;
             continue;
         }
         println!(
