@@ -67,6 +67,7 @@ pub mod api;
 pub mod current;
 pub mod distance;
 mod error;
+pub mod filter;
 pub mod layout;
 pub mod manifest;
 pub mod merge;
@@ -80,6 +81,7 @@ pub mod types;
 
 pub use current::{CurrentPointer, ManifestRef};
 pub use error::{Error, Result};
+pub use filter::{Filter, FilterError};
 pub use manifest::{BuildMeta, CelColumnType, CelSpec, Manifest, ShardMeta, VectorMeta};
 pub use merge::{merge, merge_by};
 pub use router::{Explanation, RouteOptions, Router, RoutingArtefacts};

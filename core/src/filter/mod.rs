@@ -1,0 +1,391 @@
+//! Filters over record payloads: the language, its semantics, and two ways
+//! to evaluate it.
+//!
+//! A [`Filter`] is parsed once from JSON ([`Filter::parse`]) into a typed
+//! expression and then evaluated either on one record
+//! ([`Filter::matches`]), or on a whole shard at once against its payloads
+//! decoded into typed columns ([`Columns`], [`Filter::select`] → a
+//! [`RowSet`] bitmap). Both evaluations call the same per-value test
+//! (`eval::test`), so they cannot disagree; every target (native reader,
+//! host, edge, browser) uses this module, so a filter means one thing.
+//!
+//! # The language
+//!
+//! MongoDB's query syntax, as Pinecone and Chroma also use it, in JSON:
+//!
+//! | filter | matches a record whose … |
+//! |---|---|
+//! | `{"tenant": "acme"}` | `tenant` equals `"acme"` (short for `$eq`) |
+//! | `{"i": {"$gte": 10, "$lt": 20}}` | `i` is in `[10, 20)` (several operators: AND) |
+//! | `{"meta.lang": "en"}` | nested object `meta` has `lang` = `"en"` |
+//! | `{"tag": {"$in": ["a", "b"]}}` / `$nin` | `tag` is (not) one of the list |
+//! | `{"x": {"$exists": false}}` | payload has no `x` |
+//! | `{"$id": {"$in": [3, "doc-7"]}}` | the record *id* is 3 or `"doc-7"` |
+//! | `{"$and": [f, g]}`, `{"$or": [f, g]}`, `{"$not": f}` | logic; several keys in one object mean AND |
+//! | `{"i": {"$not": {"$gt": 5}}}` | NOT of the operators on that field |
+//! | `{}` | every record |
+//!
+//! Operators: `$eq $ne $gt $gte $lt $lte $in $nin $exists` on fields;
+//! `$and $or $not` on filters.
+//!
+//! # Semantics
+//!
+//! - **Values.** `$eq`, `$ne`, `$in` and `$nin` take scalars (null,
+//!   boolean, number, string); `$gt $gte $lt $lte` a number or a string;
+//!   `$exists` a boolean.
+//! - **Types never mix.** A condition matches only values of its operand's
+//!   type: `{"i": 5}` does not match `"5"`, `{"i": {"$gt": 1}}` does not
+//!   match `"2"` or `true`. Numbers compare as numbers whatever their JSON
+//!   spelling (`10`, `10.0` and `1e1` are equal); two integers compare
+//!   exactly (all of `i64` and `u64`), an integer and a fraction as `f64`.
+//!   Strings compare lexicographically by their UTF-8 bytes.
+//! - **Missing fields** never match a comparison (`$eq $gt $gte $lt $lte
+//!   $in`), including `$eq: null`, which matches only an explicit `null`
+//!   (use `$exists` for absence). **`$ne` and `$nin` are the negations** of
+//!   `$eq` and `$in`, so they *do* match a missing field or a value of
+//!   another type, as in MongoDB. `$not` is plain negation too.
+//! - **Arrays.** A field holding an array matches a condition when *any*
+//!   of its scalar elements does (MongoDB's rule: `{"tags": "a"}` matches
+//!   `["a", "b"]`); `$ne`/`$nin` then mean *no element* matches. Nested
+//!   arrays and objects inside arrays never match a value.
+//! - **Paths.** `a.b.c` walks nested objects; it does not index into arrays,
+//!   and a payload key that itself contains a dot cannot be addressed. An
+//!   object value is present for `$exists` but matches no comparison.
+//! - **Ids.** `$id` is the record id: an integer id matches numbers, a
+//!   string id matches strings (`{"$id": 3}` does not match the id `"3"`).
+//!   Records without a payload have only `$id`.
+//!
+//! # Bounds
+//!
+//! A filter nests at most [`MAX_DEPTH`] levels and holds at most
+//! [`MAX_TERMS`] conditions and list values altogether; a field path has at
+//! most [`MAX_PATH_SEGMENTS`] segments. Past them, or on any malformed
+//! part, parsing fails with a [`FilterError`] that names the place in the
+//! filter (`filter.$or[1].i: $gte needs a number or a string`).
+
+mod columns;
+mod eval;
+mod parse;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+pub use columns::{Columns, ColumnsBuilder, RowSet};
+
+use crate::types::VectorId;
+
+/// Deepest nesting of a filter (objects and lists).
+pub const MAX_DEPTH: usize = 32;
+/// Most conditions and list values in one filter.
+pub const MAX_TERMS: usize = 10_000;
+/// Most segments in one field path (`a.b.c` has 3).
+pub const MAX_PATH_SEGMENTS: usize = 16;
+
+/// A parsed payload filter; see the [module docs](self) for the language.
+///
+/// `Filter` serialises to its canonical JSON ([`Filter::to_json`]) and
+/// deserialises through [`Filter::parse`], so a filter in a request body is
+/// checked while the body is parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    root: Expr,
+}
+
+/// A filter expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expr {
+    /// Every part matches (an empty list: every record).
+    And(Vec<Expr>),
+    /// Some part matches.
+    Or(Vec<Expr>),
+    /// The part does not match.
+    Not(Box<Expr>),
+    /// A condition on one field.
+    Field(Field, Cond),
+}
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Field {
+    /// The record id (`$id`).
+    Id,
+    /// A dotted path into the payload, split into segments.
+    Path(Vec<String>),
+}
+
+/// A condition on one field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cond {
+    Eq(Scalar),
+    Ne(Scalar),
+    Cmp(CmpOp, Bound),
+    In(ScalarSet),
+    Nin(ScalarSet),
+    Exists(bool),
+}
+
+/// The operand of `$in`/`$nin`, sorted for membership by binary search (an
+/// allow-list of ten thousand ids tests a row in 14 comparisons).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ScalarSet {
+    pub(crate) null: bool,
+    pub(crate) bools: [bool; 2],
+    /// Sorted numerically, without duplicates.
+    pub(crate) nums: Vec<Num>,
+    /// Sorted by bytes, without duplicates.
+    pub(crate) strs: Vec<String>,
+}
+
+impl ScalarSet {
+    pub(crate) fn new(items: Vec<Scalar>) -> ScalarSet {
+        let mut set = ScalarSet::default();
+        for item in items {
+            match item {
+                Scalar::Null => set.null = true,
+                Scalar::Bool(b) => set.bools[usize::from(b)] = true,
+                Scalar::Num(n) => set.nums.push(n),
+                Scalar::Str(s) => set.strs.push(s),
+            }
+        }
+        set.nums
+            .sort_by(|a, b| a.cmp_num(*b).unwrap_or(core::cmp::Ordering::Equal));
+        set.nums.dedup();
+        set.strs.sort();
+        set.strs.dedup();
+        set
+    }
+
+    /// The members, in canonical order.
+    pub(crate) fn items(&self) -> Vec<Scalar> {
+        let mut out = Vec::new();
+        if self.null {
+            out.push(Scalar::Null);
+        }
+        for b in [false, true] {
+            if self.bools[usize::from(b)] {
+                out.push(Scalar::Bool(b));
+            }
+        }
+        out.extend(self.nums.iter().map(|n| Scalar::Num(*n)));
+        out.extend(self.strs.iter().cloned().map(Scalar::Str));
+        out
+    }
+}
+
+/// An ordering comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmpOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl CmpOp {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CmpOp::Gt => "$gt",
+            CmpOp::Gte => "$gte",
+            CmpOp::Lt => "$lt",
+            CmpOp::Lte => "$lte",
+        }
+    }
+}
+
+/// The operand of an ordering comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Bound {
+    Num(Num),
+    Str(String),
+}
+
+/// A scalar operand.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(String),
+}
+
+/// A JSON number, kept exact when it is an integer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Num {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        self.cmp_num(*other) == Some(core::cmp::Ordering::Equal)
+    }
+}
+
+impl Num {
+    pub(crate) fn from_json(n: &serde_json::Number) -> Option<Num> {
+        if let Some(i) = n.as_i64() {
+            Some(Num::Int(i))
+        } else if let Some(u) = n.as_u64() {
+            Some(Num::UInt(u))
+        } else {
+            n.as_f64().filter(|f| f.is_finite()).map(Num::Float)
+        }
+    }
+
+    fn as_int(self) -> Option<i128> {
+        match self {
+            Num::Int(i) => Some(i128::from(i)),
+            Num::UInt(u) => Some(i128::from(u)),
+            Num::Float(_) => None,
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::UInt(u) => u as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    /// Numeric order: exact between integers, `f64` otherwise.
+    pub(crate) fn cmp_num(self, other: Num) -> Option<core::cmp::Ordering> {
+        match (self.as_int(), other.as_int()) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => self.as_f64().partial_cmp(&other.as_f64()),
+        }
+    }
+}
+
+/// Why a filter was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    /// Where in the filter: `filter`, `filter.$or[1].i`, ...
+    pub path: String,
+    /// What is wrong there.
+    pub kind: FilterErrorKind,
+}
+
+/// What is wrong with a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterErrorKind {
+    /// Text that is not JSON (with the parser's message).
+    NotJson(String),
+    /// A filter (or a `$not` operand) that is not a JSON object.
+    NotAnObject,
+    /// An operator this language does not have.
+    UnknownOperator(String),
+    /// An operator given an operand of the wrong type.
+    Operand {
+        /// The operator, e.g. `$gte`.
+        op: &'static str,
+        /// What it needs, e.g. `a number or a string`.
+        needs: &'static str,
+    },
+    /// An empty field path or path segment (`""`, `a..b`).
+    EmptyPath,
+    /// Nested deeper than [`MAX_DEPTH`] or with more path segments than
+    /// [`MAX_PATH_SEGMENTS`].
+    TooDeep,
+    /// More than [`MAX_TERMS`] conditions and values.
+    TooLarge,
+}
+
+impl fmt::Display for FilterErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterErrorKind::NotJson(e) => write!(f, "not JSON: {e}"),
+            FilterErrorKind::NotAnObject => f.write_str("a filter must be a JSON object"),
+            FilterErrorKind::UnknownOperator(op) => write!(f, "unknown operator {op}"),
+            FilterErrorKind::Operand { op, needs } => write!(f, "{op} needs {needs}"),
+            FilterErrorKind::EmptyPath => f.write_str("empty field name"),
+            FilterErrorKind::TooDeep => write!(
+                f,
+                "nested deeper than {MAX_DEPTH} levels or {MAX_PATH_SEGMENTS} path segments"
+            ),
+            FilterErrorKind::TooLarge => {
+                write!(f, "more than {MAX_TERMS} conditions and values")
+            }
+        }
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.kind)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FilterError {}
+
+impl Filter {
+    /// Parses a filter; see the [module docs](self) for the language.
+    pub fn parse(json: &serde_json::Value) -> Result<Filter, FilterError> {
+        parse::parse(json).map(|root| Filter { root })
+    }
+
+    /// Parses a filter from JSON text.
+    pub fn parse_str(text: &str) -> Result<Filter, FilterError> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| FilterError {
+            path: String::from("filter"),
+            kind: FilterErrorKind::NotJson(alloc::format!("{e}")),
+        })?;
+        Filter::parse(&json)
+    }
+
+    /// The filter that matches every record (`{}`).
+    pub fn all() -> Filter {
+        Filter {
+            root: Expr::And(Vec::new()),
+        }
+    }
+
+    /// Whether this filter matches every record (it is `{}`).
+    pub fn is_all(&self) -> bool {
+        matches!(&self.root, Expr::And(parts) if parts.is_empty())
+    }
+
+    /// The canonical JSON of this filter: `Filter::parse` of it gives an
+    /// equal filter, and equal filters have equal canonical JSON (the key
+    /// of per-shard caches of evaluated filters).
+    pub fn to_json(&self) -> serde_json::Value {
+        parse::to_json(&self.root)
+    }
+
+    /// Whether the record with `id` and `payload` matches.
+    pub fn matches(&self, id: &VectorId, payload: Option<&serde_json::Value>) -> bool {
+        eval::matches(&self.root, id, payload)
+    }
+
+    /// The rows of `columns` that match, as a bitmap over row numbers.
+    pub fn select(&self, columns: &Columns) -> RowSet {
+        columns.select(&self.root)
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_json())
+    }
+}
+
+impl serde::Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Filter, D::Error> {
+        let json = serde_json::Value::deserialize(d)?;
+        Filter::parse(&json).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;
