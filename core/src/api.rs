@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::routing_value::RoutingContext;
-use crate::types::{SearchResult, ShardDetail, ShardId, SnapshotInfo};
+use crate::types::{Probing, SearchResult, ShardDetail, ShardId, SnapshotInfo};
 
 /// `top_k` when a request gives none.
 pub const DEFAULT_TOP_K: usize = 10;
@@ -49,6 +50,16 @@ pub struct SearchRequest {
     /// CEL routing context (a JSON object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_context: Option<Json>,
+    /// Payload filter ([`crate::filter`]); checked by [`Self::filter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Json>,
+    /// Keep probing shards (CLUSTER, LSH) until this many matching rows
+    /// were found; at most `top_k`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_results: Option<usize>,
+    /// The most shards `min_results` may probe (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_probes: Option<u32>,
 }
 
 /// `POST /v1/shards/search`: the local top-k of named shards, for an edge
@@ -65,6 +76,9 @@ pub struct ShardsSearchRequest {
     /// The manifest the caller routed with; refused if not the one served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_ref: Option<String>,
+    /// Payload filter ([`crate::filter`]); checked by [`Self::filter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Json>,
 }
 
 /// The answer to `POST /v1/search`, and the CLI's `search --json`: the
@@ -81,6 +95,9 @@ pub struct SearchResponse {
     pub route: Vec<ShardId>,
     /// The manifest the search ran against.
     pub manifest_ref: String,
+    /// With `min_results`: how far the search probed and why it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probing: Option<Probing>,
 }
 
 /// One shard's local top-k, best first (empty for an empty shard).
@@ -224,10 +241,16 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// A malformed request the body parser refused (400).
     pub const BAD_REQUEST: &str = "bad_request";
+    /// A malformed payload filter (400); the message names the place.
+    pub const INVALID_FILTER: &str = "invalid_filter";
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| Error::InvalidRequest(e.to_string()))
+}
+
+fn parse_filter(json: Option<&Json>) -> Result<Option<Filter>> {
+    Ok(json.map(Filter::parse).transpose()?)
 }
 
 impl SearchRequest {
@@ -244,6 +267,11 @@ impl SearchRequest {
             .transpose()
     }
 
+    /// The payload filter, parsed.
+    pub fn filter(&self) -> Result<Option<Filter>> {
+        parse_filter(self.filter.as_ref())
+    }
+
     /// The explicit shard ids, typed.
     pub fn shards(&self) -> Option<Vec<ShardId>> {
         self.shard_ids
@@ -256,6 +284,11 @@ impl ShardsSearchRequest {
     /// Parses a request body.
     pub fn parse(body: &[u8]) -> Result<Self> {
         parse(body)
+    }
+
+    /// The payload filter, parsed.
+    pub fn filter(&self) -> Result<Option<Filter>> {
+        parse_filter(self.filter.as_ref())
     }
 
     /// The shard ids, typed.

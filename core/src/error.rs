@@ -156,9 +156,18 @@ pub enum Error {
     /// A request body is not a valid request (JSON shape or types).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A payload filter is malformed (the error names the place in it).
+    #[error("invalid filter: {0}")]
+    InvalidFilter(alloc::boxed::Box<crate::filter::FilterError>),
     /// The expression's value is not one of the manifest's `routing_values`.
     #[error("CEL result {0} is not one of the snapshot's routing_values")]
     UnknownRoutingValue(String),
+}
+
+impl From<crate::filter::FilterError> for Error {
+    fn from(e: crate::filter::FilterError) -> Self {
+        Error::InvalidFilter(alloc::boxed::Box::new(e))
+    }
 }
 
 impl Error {
@@ -180,6 +189,7 @@ impl Error {
                 | Error::CelResultNotInteger(_)
                 | Error::UnknownRoutingValue(_)
                 | Error::InvalidRequest(_)
+                | Error::InvalidFilter(_)
         )
     }
 

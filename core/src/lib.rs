@@ -87,4 +87,7 @@ pub use merge::{merge, merge_by};
 pub use router::{Explanation, RouteOptions, Router, RoutingArtefacts};
 pub use routing_value::{shard_hash, RoutingContext, RoutingValue};
 pub use snapshot::{LoadError, Loaded, Routing};
-pub use types::{Metric, SearchResult, ShardDetail, ShardId, SnapshotInfo, Strategy, VectorId};
+pub use types::{
+    Metric, ProbeStop, Probing, SearchResult, ShardDetail, ShardId, SnapshotInfo, Strategy,
+    VectorId,
+};

@@ -182,6 +182,38 @@ pub struct SearchResult {
     /// The record's JSON payload, if it has one.
     #[serde(default)]
     pub payload: Option<serde_json::Value>,
+    /// The shard the hit came from. Set by whoever knows it: the readers
+    /// on every merged hit, the host on every answer, the edge client on
+    /// what hosts answered; absent on the wire when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_id: Option<ShardId>,
+}
+
+/// Why a search that probes until enough rows match
+/// (`min_results`) stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStop {
+    /// At least `min_results` matching rows were found.
+    Enough,
+    /// `max_probes` shards were searched.
+    ProbeLimit,
+    /// Every shard that holds vectors was searched.
+    AllShards,
+}
+
+/// How a search with `min_results` went: shards searched and why it
+/// stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probing {
+    /// The `min_results` asked for.
+    pub min_results: usize,
+    /// Matching rows found (before the cut to `top_k`).
+    pub found: usize,
+    /// Shards searched, routed ones included.
+    pub shards_probed: usize,
+    /// Why the search stopped.
+    pub stop: ProbeStop,
 }
 
 /// Snapshot-level facts, as the reference reader's `snapshot_info()`.

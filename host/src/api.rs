@@ -294,6 +294,9 @@ async fn search(
     opts.num_probes = req.num_probes;
     opts.shard_ids = req.shards();
     opts.routing_context = req.context().map_err(Error::from)?;
+    opts.filter = req.filter().map_err(Error::from)?.map(Arc::new);
+    opts.min_results = req.min_results;
+    opts.max_probes = req.max_probes;
     // The routed shards that hold vectors must all be served here (an
     // empty shard is skipped by the search wherever it is), checked on the
     // route and manifest the search itself uses.
@@ -317,10 +320,16 @@ async fn shards_search(
     check_top_k(&s, req.top_k)?;
     let ids = req.shards();
     check_served(&s, &ids)?;
+    let filter = req.filter().map_err(Error::from)?.map(Arc::new);
     let resp = within(
         &s,
-        s.reader
-            .search_shards(&req.query, req.top_k, &ids, req.manifest_ref.as_deref()),
+        s.reader.search_shards(
+            &req.query,
+            req.top_k,
+            &ids,
+            req.manifest_ref.as_deref(),
+            filter,
+        ),
     )
     .await?;
     Ok(Json(resp.into_wire()))

@@ -280,6 +280,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",
+            Error::Core(shardvec_core::Error::InvalidFilter(_)) => "invalid_filter",
             Error::Core(e) if e.is_request_error() => "invalid_query",
             Error::Core(_) => "snapshot",
             Error::Input { .. } => "input",

@@ -24,17 +24,30 @@
 //! those rows are tied for every practical purpose.
 
 use shardvec_core::distance::{norm, total_order};
+use shardvec_core::filter::RowSet;
 use shardvec_core::Metric;
 use simsimd::SpatialSimilarity;
 
 /// Extra candidates the select pass keeps for rescoring: `max(k, this)`.
 const RESCORE_MARGIN: usize = 32;
 
+/// How the rescore pass reports a distance: as sqlite-vec does (default),
+/// or as Lance does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scores {
+    /// [`sqlite_vec_score`]: `1 - cos`, Euclidean distance, `-dot`.
+    #[default]
+    SqliteVec,
+    /// [`lance_score`]: `1 - cos`, *squared* Euclidean distance, `1 - dot`.
+    Lance,
+}
+
 /// One shard's vectors in memory.
 #[derive(Debug, Clone)]
 pub struct FlatVectors {
     dim: usize,
     metric: Metric,
+    scores: Scores,
     data: Vec<f32>,
     /// Euclidean norm of each row (cosine only).
     norms: Vec<f32>,
@@ -46,9 +59,16 @@ impl FlatVectors {
         FlatVectors {
             dim,
             metric,
+            scores: Scores::SqliteVec,
             data: Vec::new(),
             norms: Vec::new(),
         }
+    }
+
+    /// Reports distances as `scores` says (default [`Scores::SqliteVec`]).
+    pub fn with_scores(mut self, scores: Scores) -> FlatVectors {
+        self.scores = scores;
+        self
     }
 
     /// Reserves room for `rows` more vectors.
@@ -88,19 +108,26 @@ impl FlatVectors {
     }
 
     /// The exact top-`k` rows for `query` as `(score, row)`, best first,
-    /// scored as [`sqlite_vec_score`]; ties keep row order. `query` must
-    /// have the dimension (the reader checks it; otherwise nothing is
-    /// returned); a row that scores NaN (a zero vector under cosine) is
-    /// never returned.
+    /// scored as [`sqlite_vec_score`] (or [`lance_score`]); ties keep row
+    /// order. `query` must have the dimension (the reader checks it;
+    /// otherwise nothing is returned); a row that scores NaN (a zero vector
+    /// under cosine) is never returned.
     pub fn top_k(&self, query: &[f32], k: usize) -> Vec<(f32, u32)> {
-        let candidates = self.select(query, k.saturating_add(k.max(RESCORE_MARGIN)));
+        self.top_k_in(query, k, None)
+    }
+
+    /// [`top_k`](Self::top_k) among `rows` only (all rows if `None`): the
+    /// filtered search. Only the rows in the set are read, so a selective
+    /// filter scans fewer bytes than an unfiltered search.
+    pub fn top_k_in(&self, query: &[f32], k: usize, rows: Option<&RowSet>) -> Vec<(f32, u32)> {
+        let m = k.saturating_add(k.max(RESCORE_MARGIN));
+        let candidates = match rows {
+            None => self.select(query, m, 0..self.len()),
+            Some(set) => self.select(query, m, set.iter()),
+        };
         let mut exact: Vec<(f32, u32)> = candidates
             .into_iter()
-            .filter_map(|(_, row)| {
-                let start = row as usize * self.dim;
-                let v = self.data.get(start..start + self.dim)?;
-                Some((sqlite_vec_score(self.metric, query, v), row))
-            })
+            .filter_map(|(_, row)| Some((self.exact(query, self.row(row as usize)?), row)))
             .filter(|x| !x.0.is_nan())
             .collect();
         exact.sort_by(|a, b| total_order(a.0, b.0).then(a.1.cmp(&b.1)));
@@ -108,17 +135,40 @@ impl FlatVectors {
         exact
     }
 
-    /// The select pass: the best `m` rows by the SIMD kernels' scores.
-    fn select(&self, query: &[f32], m: usize) -> Vec<(f32, u32)> {
+    /// The vector of `row`.
+    pub fn row(&self, row: usize) -> Option<&[f32]> {
+        let start = row.checked_mul(self.dim)?;
+        self.data.get(start..start.checked_add(self.dim)?)
+    }
+
+    /// The reported distance of `v` to `query`.
+    fn exact(&self, query: &[f32], v: &[f32]) -> f32 {
+        match self.scores {
+            Scores::SqliteVec => sqlite_vec_score(self.metric, query, v),
+            Scores::Lance => lance_score(self.metric, query, v),
+        }
+    }
+
+    /// The select pass: the best `m` of `rows` by the SIMD kernels' scores
+    /// (any monotone form of the distance: the rescore pass reports it).
+    fn select(
+        &self,
+        query: &[f32],
+        m: usize,
+        rows: impl Iterator<Item = usize>,
+    ) -> Vec<(f32, u32)> {
         let mut best = TopK::new(m);
         if self.dim == 0 || query.len() != self.dim {
             return best.into_sorted();
         }
-        let rows = self.data.chunks_exact(self.dim);
+        let data = &self.data;
+        let dim = self.dim;
+        let vectors = rows.filter_map(|i| Some((i, data.get(i * dim..(i + 1) * dim)?)));
         match self.metric {
             Metric::Cosine => {
                 let qn = norm(query);
-                for (i, (v, &vn)) in rows.zip(&self.norms).enumerate() {
+                for (i, v) in vectors {
+                    let vn = self.norms.get(i).copied().unwrap_or(0.0);
                     let d = match <f32 as SpatialSimilarity>::dot(query, v) {
                         _ if qn == 0.0 || vn == 0.0 => 1.0,
                         Some(dot) => (1.0 - dot / (f64::from(qn) * f64::from(vn))) as f32,
@@ -128,14 +178,14 @@ impl FlatVectors {
                 }
             }
             Metric::L2 => {
-                for (i, v) in rows.enumerate() {
+                for (i, v) in vectors {
                     let d = <f32 as SpatialSimilarity>::l2sq(query, v)
                         .map_or(f32::NAN, |d| d.max(0.0).sqrt() as f32);
                     best.offer(d, i as u32);
                 }
             }
             Metric::DotProduct => {
-                for (i, v) in rows.enumerate() {
+                for (i, v) in vectors {
                     let d =
                         <f32 as SpatialSimilarity>::dot(query, v).map_or(f32::NAN, |d| -d as f32);
                     best.offer(d, i as u32);
@@ -143,6 +193,25 @@ impl FlatVectors {
             }
         }
         best.into_sorted()
+    }
+}
+
+/// A distance as Lance reports it (`lance-linalg`): `1 - cos`, the
+/// *squared* Euclidean distance, and `1 - dot`, here with the same
+/// sequential `f32` sums as [`sqlite_vec_score`] (Lance's SIMD sums may
+/// differ in the last bits).
+pub fn lance_score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    match metric {
+        Metric::Cosine => sqlite_vec_score(metric, a, b),
+        Metric::L2 => {
+            let mut sum = 0f32;
+            for (&x, &y) in a.iter().zip(b) {
+                let t = x - y;
+                sum += t * t;
+            }
+            sum
+        }
+        Metric::DotProduct => 1.0 + sqlite_vec_score(metric, a, b),
     }
 }
 
@@ -185,13 +254,13 @@ pub fn sqlite_vec_score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
 /// for a score better than the current k-th, which after the first few
 /// hundred rows is rare: no allocation beyond the k slots, no sort of all
 /// rows.
-struct TopK {
+pub(crate) struct TopK {
     k: usize,
     items: Vec<(f32, u32)>,
 }
 
 impl TopK {
-    fn new(k: usize) -> TopK {
+    pub(crate) fn new(k: usize) -> TopK {
         TopK {
             k,
             items: Vec::with_capacity(k.min(4096)),
@@ -199,7 +268,7 @@ impl TopK {
     }
 
     #[inline]
-    fn offer(&mut self, d: f32, row: u32) {
+    pub(crate) fn offer(&mut self, d: f32, row: u32) {
         if d.is_nan() || self.k == 0 {
             return;
         }
@@ -218,7 +287,7 @@ impl TopK {
         self.items.insert(at, (d, row));
     }
 
-    fn into_sorted(self) -> Vec<(f32, u32)> {
+    pub(crate) fn into_sorted(self) -> Vec<(f32, u32)> {
         self.items
     }
 }

@@ -23,6 +23,10 @@
 //!   [`backend::Backends`]; the local cache is [`cache`].
 //! - [`metrics::Metrics`] (a hook trait) and [`rate_limit::RateLimiter`]
 //!   (a token bucket), set through [`ReaderOptions`].
+//! - [`Filter`] (from [`shardvec_core::filter`]): filtered search inside
+//!   the shards, exact top-k among the rows that match
+//!   ([`SearchOptions::filter`]); shards evaluate filters over their
+//!   payloads decoded into columns ([`payload_index`]).
 //! - [`history`]: the manifests under a prefix, and rollback.
 //! - `writer::build` with `writer::Input` and `writer::WriterOptions`
 //!   (feature `writer`): records in (`.npy`, `.fvecs`, JSON Lines, memory),
@@ -49,12 +53,13 @@ pub mod backend;
 pub mod blocking;
 pub mod cache;
 mod error;
-#[cfg(feature = "sqlite-vec")]
+#[cfg(any(feature = "sqlite-vec", feature = "lancedb"))]
 pub mod flat;
 pub mod history;
 pub mod location;
 pub mod manifest_store;
 pub mod metrics;
+pub mod payload_index;
 pub mod rate_limit;
 pub mod reader;
 mod source;
@@ -70,3 +75,4 @@ pub use reader::{
     SearchResponse, ShardHits, ShardSearchResponse,
 };
 pub use shardvec_core as core;
+pub use shardvec_core::{Filter, FilterError, ProbeStop, Probing};

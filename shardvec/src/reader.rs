@@ -13,6 +13,18 @@
 //! A search routes (core), drops shards absent from the manifest, searches
 //! the rest concurrently (at most `max_concurrency` at once, on tokio's
 //! blocking pool) and merges (core) in route order.
+//!
+//! ## Filters and probing until enough match
+//!
+//! A [`Filter`] goes to every shard searched: each returns its local top-k
+//! among the rows that match, so the merge is the exact filtered top-k of
+//! the routed shards. Routing ignores the filter. With
+//! [`SearchOptions::min_results`], a CLUSTER or LSH search that found
+//! fewer matching rows than asked in its routed shards goes on to the
+//! next-nearest shards in routing order — the order `num_probes` would
+//! take them in — a batch of `num_probes` shards at a time, until enough
+//! rows matched, `max_probes` shards were searched, or none is left; the
+//! answer's [`Probing`] says which.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -27,14 +39,14 @@ use lru::LruCache;
 use serde::Serialize;
 use shardvec_core::snapshot::Loaded;
 use shardvec_core::{
-    merge, Manifest, ManifestRef, RouteOptions, Router, RoutingContext, SearchResult, ShardDetail,
-    ShardId, SnapshotInfo,
+    merge, Filter, Manifest, ManifestRef, ProbeStop, Probing, RouteOptions, Router, RoutingContext,
+    SearchResult, ShardDetail, ShardId, SnapshotInfo, Strategy,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::backend::{
-    self, BackendKind, Backends, ShardBackend, ShardSearcher, ShardSource, StoredVector,
+    self, BackendKind, Backends, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector,
 };
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
@@ -181,7 +193,8 @@ impl ReaderOptions {
 }
 
 /// Per-search inputs. Defaults: the manifest's `num_probes`, routing by the
-/// snapshot's strategy, no routing context.
+/// snapshot's strategy, no routing context, no filter, no probing past the
+/// route.
 #[derive(Debug, Clone, Default)]
 pub struct SearchOptions {
     /// Explicit shards (override routing).
@@ -190,6 +203,13 @@ pub struct SearchOptions {
     pub num_probes: Option<u32>,
     /// CEL routing context.
     pub routing_context: Option<RoutingContext>,
+    /// Only rows matching this filter are returned.
+    pub filter: Option<Arc<Filter>>,
+    /// Probe further shards until this many matching rows were found
+    /// (CLUSTER, LSH; at most `top_k`).
+    pub min_results: Option<usize>,
+    /// The most shards `min_results` may search (default: every shard).
+    pub max_probes: Option<u32>,
 }
 
 impl SearchOptions {
@@ -216,12 +236,45 @@ impl SearchOptions {
         self
     }
 
+    /// Returns only rows matching `filter` (see [`shardvec_core::filter`]):
+    /// the exact top-k among them in the shards searched.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// With a CLUSTER or LSH snapshot, keeps searching the next-nearest
+    /// shards, in routing order, until `n` matching rows were found (or
+    /// [`max_probes`](Self::max_probes) shards were searched). `n` must be
+    /// at most `top_k`. Ignored with explicit shard ids and for EXPLICIT
+    /// and CEL snapshots, whose routing names the only shards that can
+    /// hold a record.
+    pub fn min_results(mut self, n: usize) -> Self {
+        self.min_results = Some(n);
+        self
+    }
+
+    /// The most shards a search with [`min_results`](Self::min_results)
+    /// searches, routed ones included (default: every shard). At least
+    /// the number of routed shards.
+    pub fn max_probes(mut self, n: u32) -> Self {
+        self.max_probes = Some(n);
+        self
+    }
+
     fn route_options(&self) -> RouteOptions<'_> {
         RouteOptions {
             num_probes: self.num_probes,
             shard_ids: self.shard_ids.as_deref(),
             routing_context: self.routing_context.as_ref(),
         }
+    }
+
+    /// Whether `min_results` applies to a search of `router`'s snapshot.
+    fn probes_further(&self, router: &Router) -> bool {
+        self.min_results.is_some()
+            && self.shard_ids.is_none()
+            && matches!(router.strategy(), Strategy::Cluster | Strategy::Lsh)
     }
 }
 
@@ -239,6 +292,8 @@ pub struct SearchResponse {
     pub latency: Duration,
     /// The manifest the search ran against.
     pub manifest_ref: ManifestRef,
+    /// With [`SearchOptions::min_results`]: how far the search probed.
+    pub probing: Option<Probing>,
 }
 
 impl SearchResponse {
@@ -250,6 +305,7 @@ impl SearchResponse {
             latency_ms: self.latency.as_secs_f64() * 1000.0,
             route: self.route,
             manifest_ref: self.manifest_ref.url,
+            probing: self.probing,
         }
     }
 }
@@ -427,15 +483,16 @@ impl AsyncShardedVectorReader {
 
     /// [`Self::search`], with `check` called on the shards the search is
     /// about to search (the routed shards that hold vectors, from the same
-    /// manifest) before any of them is opened. An error from `check` is
-    /// returned as is and nothing is searched; a host uses it to refuse
-    /// shards it does not serve without routing twice.
+    /// manifest) before any of them is opened — and again on each further
+    /// batch of a search that probes until enough rows match. An error from
+    /// `check` is returned as is and nothing more is searched; a host uses
+    /// it to refuse shards it does not serve without routing twice.
     pub async fn search_checked<E: From<Error>>(
         &self,
         query: &[f32],
         top_k: usize,
         opts: &SearchOptions,
-        check: impl FnOnce(&[ShardId]) -> std::result::Result<(), E>,
+        mut check: impl FnMut(&[ShardId]) -> std::result::Result<(), E>,
     ) -> std::result::Result<SearchResponse, E> {
         let started = Instant::now();
         let planned = self.plan(query, top_k, opts);
@@ -447,18 +504,108 @@ impl AsyncShardedVectorReader {
             }
         };
         check(&targets)?;
-        let result = self
-            .search_targets(&state, query, &targets, top_k)
-            .await
-            .map(|per_shard| SearchResponse {
-                results: merge(per_shard, top_k),
+        let sq = ShardQuery {
+            vector: Arc::from(query),
+            top_k,
+            filter: opts.filter.clone(),
+        };
+        let first = self.search_targets(&state, &sq, &targets).await;
+        let result = match (first, opts.min_results) {
+            (Ok(per_shard), Some(min)) if opts.probes_further(&state.router) => {
+                self.probe_further(
+                    &state, &sq, opts, min, route, targets, per_shard, &mut check,
+                )
+                .await?
+            }
+            (first, _) => first.map(|per_shard| Searched {
+                per_shard,
                 num_shards_queried: targets.len(),
                 route,
-                latency: started.elapsed(),
-                manifest_ref: state.manifest_ref.clone(),
-            });
+                probing: None,
+            }),
+        };
+        let result = result.map(|s| SearchResponse {
+            results: merge(s.per_shard, top_k),
+            num_shards_queried: s.num_shards_queried,
+            route: s.route,
+            latency: started.elapsed(),
+            manifest_ref: state.manifest_ref.clone(),
+            probing: s.probing,
+        });
         self.report(result.as_ref(), top_k);
         Ok(result?)
+    }
+
+    /// Searches the next shards in routing order, a batch of `num_probes`
+    /// at a time, until `min` matching rows were found (module docs).
+    #[allow(clippy::too_many_arguments)]
+    async fn probe_further<E: From<Error>>(
+        &self,
+        state: &Arc<State>,
+        sq: &ShardQuery,
+        opts: &SearchOptions,
+        min: usize,
+        mut route: Vec<ShardId>,
+        mut targets: Vec<ShardId>,
+        mut per_shard: Vec<Vec<SearchResult>>,
+        check: &mut impl FnMut(&[ShardId]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Result<Searched>, E> {
+        let batch = route.len().max(1);
+        let num_dbs = state.manifest.num_dbs();
+        let limit = match opts.max_probes {
+            Some(n) if (n as usize) < route.len() => {
+                return Ok(Err(Error::InvalidArgument(format!(
+                    "max_probes {n} is below the {} shards routed",
+                    route.len()
+                ))))
+            }
+            Some(n) => n.min(num_dbs),
+            None => num_dbs,
+        };
+        // The first `limit` shards in routing order; the route is its prefix.
+        let order = state
+            .router
+            .route(&sq.vector, &opts.route_options().num_probes(limit.max(1)));
+        let order = match order {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let found = |per_shard: &[Vec<SearchResult>]| per_shard.iter().map(Vec::len).sum::<usize>();
+        while found(&per_shard) < min && route.len() < order.len() {
+            let next: Vec<ShardId> =
+                order[route.len()..(route.len() + batch).min(order.len())].to_vec();
+            let more: Vec<ShardId> = next
+                .iter()
+                .copied()
+                .filter(|s| state.manifest.shard(*s).is_some())
+                .collect();
+            check(&more)?;
+            match self.search_targets(state, sq, &more).await {
+                Ok(lists) => per_shard.extend(lists),
+                Err(e) => return Ok(Err(e)),
+            }
+            route.extend(next);
+            targets.extend(more);
+        }
+        let found = found(&per_shard);
+        let stop = if found >= min {
+            ProbeStop::Enough
+        } else if route.len() as u64 >= u64::from(num_dbs) {
+            ProbeStop::AllShards
+        } else {
+            ProbeStop::ProbeLimit
+        };
+        Ok(Ok(Searched {
+            per_shard,
+            num_shards_queried: targets.len(),
+            probing: Some(Probing {
+                min_results: min,
+                found,
+                shards_probed: route.len(),
+                stop,
+            }),
+            route,
+        }))
     }
 
     /// The state searched, the route, and the routed shards that hold
@@ -471,6 +618,13 @@ impl AsyncShardedVectorReader {
     ) -> Result<(Arc<State>, Vec<ShardId>, Vec<ShardId>)> {
         let state = self.current()?;
         check_top_k(top_k)?;
+        if let Some(min) = opts.min_results {
+            if min > top_k {
+                return Err(Error::InvalidArgument(format!(
+                    "min_results {min} is above top_k {top_k}"
+                )));
+            }
+        }
         let route = state.router.route(query, &opts.route_options())?;
         let targets: Vec<ShardId> = route
             .iter()
@@ -509,6 +663,7 @@ impl AsyncShardedVectorReader {
         top_k: usize,
         shards: &[ShardId],
         manifest_ref: Option<&str>,
+        filter: Option<Arc<Filter>>,
     ) -> Result<ShardSearchResponse> {
         let started = Instant::now();
         let result = async {
@@ -535,8 +690,13 @@ impl AsyncShardedVectorReader {
                 .copied()
                 .filter(|s| state.manifest.shard(*s).is_some())
                 .collect();
+            let sq = ShardQuery {
+                vector: Arc::from(query),
+                top_k,
+                filter,
+            };
             let mut found = self
-                .search_targets(&state, query, &targets, top_k)
+                .search_targets(&state, &sq, &targets)
                 .await?
                 .into_iter();
             let shards = ids
@@ -572,25 +732,28 @@ impl AsyncShardedVectorReader {
     }
 
     /// Searches `targets` (shards present in `state`'s manifest)
-    /// concurrently; one list per target, in target order.
+    /// concurrently; one list per target, in target order, every hit
+    /// marked with its shard.
     async fn search_targets(
         &self,
         state: &Arc<State>,
-        query: &[f32],
+        query: &ShardQuery,
         targets: &[ShardId],
-        top_k: usize,
     ) -> Result<Vec<Vec<SearchResult>>> {
         if let Some(rl) = &self.inner.options.rate_limiter {
             rl.acquire().await;
         }
-        let query: Arc<[f32]> = Arc::from(query);
         futures::stream::iter(targets.iter().copied())
             .map(|sid| {
                 let state = state.clone();
                 let query = query.clone();
                 async move {
                     let shard = self.handle(&state, sid).await?;
-                    shard.search(query, top_k).await
+                    let mut hits = shard.search(query).await?;
+                    for hit in &mut hits {
+                        hit.shard_id = Some(sid);
+                    }
+                    Ok(hits)
                 }
             })
             .buffered(self.inner.options.max_concurrency)
@@ -889,6 +1052,14 @@ impl State {
             }),
         }
     }
+}
+
+/// The shards searched by a routed search, before the merge.
+struct Searched {
+    per_shard: Vec<Vec<SearchResult>>,
+    num_shards_queried: usize,
+    route: Vec<ShardId>,
+    probing: Option<Probing>,
 }
 
 fn check_top_k(top_k: usize) -> Result<()> {

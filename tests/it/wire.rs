@@ -189,6 +189,7 @@ fn typescript_declarations_name_the_core_types_fields() {
         id: VectorId::Int(1),
         score: 0.5,
         payload: Some(json!({"k": 1})),
+        shard_id: Some(shardvec_core::ShardId(3)),
     };
     assert_eq!(ts_fields("SearchHit"), keys(&hit));
     // The edge client answers what a host's /v1/search answers, plus what
@@ -199,6 +200,12 @@ fn typescript_declarations_name_the_core_types_fields() {
         latency_ms: 0.0,
         route: vec![],
         manifest_ref: "m".into(),
+        probing: Some(shardvec_core::Probing {
+            min_results: 1,
+            found: 0,
+            shards_probed: 1,
+            stop: shardvec_core::ProbeStop::AllShards,
+        }),
     };
     let edge = ts_fields("EdgeSearchResult");
     let missing: Vec<_> = keys(&wire).difference(&edge).cloned().collect();

@@ -81,6 +81,7 @@ impl RecordedQuery {
                 .routing_context
                 .as_ref()
                 .map(|c| shardvec_core::RoutingContext::from_json(c).expect("recorded context")),
+            ..Default::default()
         }
     }
 

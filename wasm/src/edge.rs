@@ -70,6 +70,8 @@ export interface EdgeSearchResult {
   route: number[];
   num_shards_queried: number;
   manifest_ref: string;
+  /** With `minResults`: how far the search probed and why it stopped. */
+  probing?: { min_results: number; found: number; shards_probed: number; stop: "enough" | "probe_limit" | "all_shards" };
   /** Wall time of the whole search at the edge, reload included. */
   latency_ms: number;
   hosts: EdgeHostReport[];
@@ -530,6 +532,7 @@ impl Inner {
             top_k,
             shard_ids: shard_ids.clone(),
             manifest_ref: manifest_ref.map(str::to_string),
+            filter: None,
         };
         let body = serde_json::to_string(&body).unwrap_or_default();
         let started = now_ms();
@@ -611,6 +614,7 @@ impl Inner {
                 latency_ms,
                 route: route.into_iter().map(ShardId).collect(),
                 manifest_ref: manifest_ref.unwrap_or_default(),
+                probing: None,
             },
             hosts: reports,
             partial: !failures.is_empty(),

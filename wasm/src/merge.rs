@@ -12,6 +12,8 @@ export interface SearchHit {
   id: string | number | bigint;
   score: number;
   payload?: unknown;
+  /** The shard the hit came from (hosts and the edge client set it). */
+  shard_id?: number;
   [extra: string]: unknown;
 }
 "#;

@@ -68,7 +68,7 @@ impl RowSet {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bits.as_slice().len() * core::mem::size_of::<usize>()
+        core::mem::size_of_val(self.bits.as_slice())
     }
 }
 

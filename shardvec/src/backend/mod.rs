@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use shardvec_core::{Metric, SearchResult, ShardId, ShardMeta, VectorId};
+use shardvec_core::{Filter, Metric, SearchResult, ShardId, ShardMeta, VectorId};
 
 use shardvec_core::layout::{LANCE_DATASET_DIR, SQLITE_VEC_SHARD_FILE};
 
@@ -230,10 +230,32 @@ impl ShardSource {
     }
 }
 
+/// One search of one shard.
+#[derive(Debug, Clone)]
+pub struct ShardQuery {
+    /// The query vector (dimension and finiteness already checked).
+    pub vector: Arc<[f32]>,
+    /// Results wanted.
+    pub top_k: usize,
+    /// Only rows matching this filter count; `None`: every row.
+    pub filter: Option<Arc<Filter>>,
+}
+
+impl ShardQuery {
+    /// The filter, unless it matches every row (`{}`).
+    pub fn effective_filter(&self) -> Option<&Filter> {
+        self.filter.as_deref().filter(|f| !f.is_all())
+    }
+}
+
 /// An open shard.
 pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
-    /// The shard's local top-`top_k`, best first.
-    fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
+    /// The shard's local top-`top_k` among the rows matching the query's
+    /// filter, best first: exactly the rows a brute-force scan of the
+    /// shard with the filter applied first returns (a LanceDB shard's
+    /// *unfiltered* search is its index's approximate answer, as the
+    /// reference's).
+    fn search(&self, query: ShardQuery) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
     /// Every vector of the shard with its id, in storage order: the
     /// ground truth of exact checks (`verify`, tests).
     fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>>;

@@ -21,20 +21,34 @@
 //! Scores are sqlite-vec's (`1 - cos`, plain Euclidean distance) on both
 //! paths; the tests check both against the peer's recorded answers.
 //!
+//! **Filtered searches** (a [`ShardQuery`] with a filter) evaluate the
+//! filter over the shard's payloads decoded into columns once
+//! ([`crate::payload_index`]), then score only the matching rows: on the
+//! in-memory path with the same SIMD select and exact rescore; on the
+//! extension path by reading the vectors from `vec_index` and scoring the
+//! matching ones with [`sqlite_vec_score`] (sqlite-vec's own arithmetic,
+//! see [`crate::flat`]). Both give exactly the top-k of a brute-force scan
+//! of the matching rows, with sqlite-vec's scores.
+//!
 //! Each shard keeps a small pool of read connections with their prepared
 //! statements cached, so concurrent searches of one shard do not
 //! serialise; they read the file through a memory map.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use futures::future::BoxFuture;
 use rusqlite::{Connection, OpenFlags};
 use shardvec_core::{SearchResult, VectorId};
 
-use super::{BackendKind, ShardBackend, ShardSearcher, ShardSource, StoredVector};
+use shardvec_core::filter::{ColumnsBuilder, RowSet};
+use shardvec_core::Filter;
+
+use super::{BackendKind, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector};
 use crate::error::{Error, Result};
-use crate::flat::FlatVectors;
+use crate::flat::{sqlite_vec_score, FlatVectors, TopK};
+use crate::payload_index::PayloadIndex;
 
 /// The shard's file name.
 pub const SHARD_FILE: &str = shardvec_core::layout::SQLITE_VEC_SHARD_FILE;
@@ -61,6 +75,11 @@ WHERE m.internal_id = ?1";
 
 /// Every stored vector with its rowid.
 const VECTORS_SQL: &str = "SELECT rowid, embedding FROM vec_index";
+
+/// Every record's id and payload, by rowid (filter columns).
+const RECORDS_SQL: &str = "\
+SELECT m.internal_id, m.original_id, p.payload
+FROM vec_id_map AS m LEFT JOIN vec_payloads AS p ON p.rowid = m.internal_id";
 
 /// How sqlite-vec shards find their top-k (see the module docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -158,6 +177,18 @@ pub struct SqliteVecShard {
     pool: Mutex<Vec<Connection>>,
     /// The vectors and their rowids ([`SqliteVecScan::InMemory`]).
     resident: Option<Resident>,
+    /// Payload columns, built by the first filtered search.
+    payloads: OnceLock<Arc<Payloads>>,
+}
+
+/// The payload index of a shard, rows in `rowids` order.
+#[derive(Debug)]
+struct Payloads {
+    index: PayloadIndex,
+    /// Row number of each rowid (the extension path's scan).
+    row_of: HashMap<i64, u32>,
+    /// Rowid of each row.
+    rowids: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -176,6 +207,7 @@ impl SqliteVecShard {
             source: source.clone(),
             pool: Mutex::new(Vec::new()),
             resident: None,
+            payloads: OnceLock::new(),
         };
         let conn = shard.connect()?;
         let tables: Vec<String> = conn
@@ -317,12 +349,14 @@ impl ShardSearcher for SqliteVecSearcher {
         })
     }
 
-    fn search(&self, query: Arc<[f32]>, top_k: usize) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
+    fn search(&self, query: ShardQuery) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
         let shard = self.0.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || shard.search(&query, top_k))
-                .await
-                .map_err(|e| Error::task("shard search", e))?
+            tokio::task::spawn_blocking(move || {
+                shard.search(&query.vector, query.top_k, query.effective_filter())
+            })
+            .await
+            .map_err(|e| Error::task("shard search", e))?
         })
     }
 }
@@ -351,12 +385,89 @@ impl SqliteVecShard {
             .collect()
     }
 
-    /// The shard's local top-`top_k`, best first (blocking).
-    pub fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
-        match &self.resident {
-            Some(resident) => self.search_in_memory(resident, query, top_k),
-            None => self.search_extension(query, top_k),
+    /// The shard's local top-`top_k` among the rows matching `filter`,
+    /// best first (blocking).
+    pub fn search(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<SearchResult>> {
+        match (&self.resident, filter) {
+            (Some(resident), None) => self.search_in_memory(resident, query, top_k, None),
+            (Some(resident), Some(f)) => {
+                let rows = self.payloads()?.index.rows(f);
+                self.search_in_memory(resident, query, top_k, Some(&rows))
+            }
+            (None, None) => self.search_extension(query, top_k),
+            (None, Some(f)) => self.search_extension_filtered(query, top_k, f),
         }
+    }
+
+    /// The payload index, built on first use.
+    fn payloads(&self) -> Result<Arc<Payloads>> {
+        if let Some(p) = self.payloads.get() {
+            return Ok(p.clone());
+        }
+        // Two first filtered searches may both build it; one wins.
+        let built = Arc::new(self.build_payloads()?);
+        Ok(self.payloads.get_or_init(|| built).clone())
+    }
+
+    /// Decodes every id and payload into columns, rows in the order of
+    /// the resident vectors (or of `vec_index`'s scan).
+    fn build_payloads(&self) -> Result<Payloads> {
+        let fail = |e| self.source.failed("cannot read payloads", e);
+        let conn = self.acquire()?;
+        let mut records: HashMap<i64, (String, Option<String>)> = HashMap::new();
+        {
+            let mut st = conn.prepare(RECORDS_SQL).map_err(fail)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(fail)?;
+            for row in rows {
+                let (rowid, id, payload) = row.map_err(fail)?;
+                records.insert(rowid, (id, payload));
+            }
+        }
+        let rowids: Vec<i64> = match &self.resident {
+            Some(r) => r.rowids.clone(),
+            None => conn
+                .prepare("SELECT rowid FROM vec_index")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                .map_err(fail)?,
+        };
+        self.release(conn);
+        let mut columns = ColumnsBuilder::new();
+        let mut row_of = HashMap::with_capacity(rowids.len());
+        for (row, rowid) in rowids.iter().enumerate() {
+            let (raw, payload) = records
+                .get(rowid)
+                .ok_or_else(|| self.source.error(format!("vec_id_map has no row {rowid}")))?;
+            let id = decode_id(raw)
+                .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
+            let payload: Option<serde_json::Value> = match payload {
+                Some(p) => Some(serde_json::from_str(p).map_err(|e| {
+                    self.source
+                        .failed(format!("payload of {id} is not JSON"), e)
+                })?),
+                None => None,
+            };
+            columns.push(&id, payload.as_ref());
+            row_of.insert(*rowid, row as u32);
+        }
+        let index = PayloadIndex::new(columns.finish());
+        tracing::debug!(
+            shard = self.source.id().0,
+            rows = index.len(),
+            bytes = index.heap_bytes(),
+            "sqlite-vec shard payloads indexed"
+        );
+        Ok(Payloads {
+            index,
+            row_of,
+            rowids,
+        })
     }
 
     fn search_in_memory(
@@ -364,27 +475,85 @@ impl SqliteVecShard {
         resident: &Resident,
         query: &[f32],
         top_k: usize,
+        rows: Option<&RowSet>,
     ) -> Result<Vec<SearchResult>> {
-        let best = resident.vectors.top_k(query, top_k);
+        let best = resident.vectors.top_k_in(query, top_k, rows);
+        let found = best.iter().map(|&(distance, row)| {
+            let rowid = resident.rowids.get(row as usize).copied().unwrap_or(-1);
+            (distance, rowid)
+        });
+        self.by_rowid(found)
+    }
+
+    /// Ids and payloads of `(distance, rowid)` hits, in order.
+    fn by_rowid(&self, hits: impl Iterator<Item = (f32, i64)>) -> Result<Vec<SearchResult>> {
         let conn = self.acquire()?;
         let rows: rusqlite::Result<Vec<Hit>> = conn.prepare_cached(ROW_SQL).and_then(|mut st| {
-            best.iter()
-                .map(|&(distance, row)| {
-                    let rowid = resident.rowids.get(row as usize).copied().unwrap_or(-1);
-                    let found = st.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?)));
-                    match found {
-                        Ok((id, payload)) => Ok((id, f64::from(distance), payload)),
-                        Err(rusqlite::Error::QueryReturnedNoRows) => {
-                            Ok((None, f64::from(distance), None))
-                        }
-                        Err(e) => Err(e),
+            hits.map(|(distance, rowid)| {
+                let found = st.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?)));
+                match found {
+                    Ok((id, payload)) => Ok((id, f64::from(distance), payload)),
+                    Err(rusqlite::Error::QueryReturnedNoRows) => {
+                        Ok((None, f64::from(distance), None))
                     }
-                })
-                .collect()
+                    Err(e) => Err(e),
+                }
+            })
+            .collect()
         });
         let rows = rows.map_err(|e| self.source.failed("search failed", e))?;
         self.release(conn);
         self.results(rows)
+    }
+
+    /// The extension path with a filter: every vector of `vec_index` is
+    /// read, the matching ones scored with sqlite-vec's arithmetic.
+    fn search_extension_filtered(
+        &self,
+        query: &[f32],
+        top_k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<SearchResult>> {
+        let payloads = self.payloads()?;
+        let rows = payloads.index.rows(filter);
+        let metric = self.source.metric;
+        let fail = |e| self.source.failed("search failed", e);
+        let mut best = TopK::new(top_k);
+        let mut floats = Vec::with_capacity(self.source.dim);
+        let conn = self.acquire()?;
+        {
+            let mut st = conn.prepare_cached(VECTORS_SQL).map_err(fail)?;
+            let mut it = st.query([]).map_err(fail)?;
+            while let Some(r) = it.next().map_err(fail)? {
+                let rowid: i64 = r.get(0).map_err(fail)?;
+                let Some(&row) = payloads.row_of.get(&rowid) else {
+                    continue;
+                };
+                if !rows.contains(row as usize) {
+                    continue;
+                }
+                let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(fail)?;
+                floats.clear();
+                floats.extend(
+                    blob.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                if floats.len() != query.len() {
+                    return Err(self.source.error(format!(
+                        "vector of rowid {rowid} has {} bytes, not {}",
+                        blob.len(),
+                        query.len() * 4
+                    )));
+                }
+                best.offer(sqlite_vec_score(metric, query, &floats), row);
+            }
+        }
+        self.release(conn);
+        let hits = best
+            .into_sorted()
+            .into_iter()
+            .map(|(d, row)| (d, payloads.rowids.get(row as usize).copied().unwrap_or(-1)));
+        self.by_rowid(hits)
     }
 
     fn search_extension(&self, query: &[f32], top_k: usize) -> Result<Vec<SearchResult>> {
@@ -423,6 +592,7 @@ impl SqliteVecShard {
                     id,
                     score: distance as f32,
                     payload,
+                    shard_id: Some(self.source.id()),
                 })
             })
             .collect()
