@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod cli_ops;
 mod faults;
+mod filtered;
 mod golden_routes;
 mod host;
 mod peer_readers;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use shardvec::SearchOptions;
+use shardvec::{Filter, SearchOptions};
 use shardvec_core::npy::Matrix;
 use shardvec_core::{RoutingContext, ShardId};
 
@@ -20,6 +20,49 @@ pub struct Routing {
     /// CEL routing context, a JSON object such as {"tenant": "acme"}.
     #[arg(long)]
     routing_context: Option<String>,
+}
+
+/// Filtered search: which rows count, and how far to probe for them.
+#[derive(Args, Default)]
+pub struct Filtering {
+    /// Payload filter, JSON (MongoDB style), e.g. {"tenant": "acme"} or
+    /// {"i": {"$gte": 10, "$lt": 20}}: only matching rows are returned,
+    /// the exact top-k among them in the shards searched.
+    #[arg(long, conflicts_with = "filter_file")]
+    pub filter: Option<String>,
+    /// The payload filter, read from a JSON file.
+    #[arg(long)]
+    pub filter_file: Option<PathBuf>,
+    /// Keep searching the next-nearest shards (CLUSTER, LSH) until this
+    /// many matching rows were found; at most --top-k.
+    #[arg(long)]
+    pub min_results: Option<usize>,
+    /// The most shards --min-results may search (default: every shard).
+    #[arg(long)]
+    pub max_probes: Option<u32>,
+}
+
+impl Filtering {
+    /// The parsed filter, if one was given.
+    pub fn filter(&self) -> Result<Option<Filter>, BoxError> {
+        let text = match (&self.filter, &self.filter_file) {
+            (Some(text), _) => text.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("--filter-file {}: {e}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(
+            Filter::parse_str(&text).map_err(|e| format!("--filter: {e}"))?,
+        ))
+    }
+
+    /// Sets the filter and probing options on `o`.
+    pub fn apply(&self, o: &mut SearchOptions) -> Result<(), BoxError> {
+        o.filter = self.filter()?.map(std::sync::Arc::new);
+        o.min_results = self.min_results;
+        o.max_probes = self.max_probes;
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -54,6 +97,8 @@ pub struct SearchArgs {
     query: Query,
     #[command(flatten)]
     routing: Routing,
+    #[command(flatten)]
+    filtering: Filtering,
     /// Number of results.
     #[arg(long, default_value_t = 10)]
     top_k: usize,
@@ -151,7 +196,8 @@ pub async fn route(a: &RouteArgs) -> Result<(), BoxError> {
 
 pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
     let r = open(&a.common).await?;
-    let opts = search_options(&a.routing)?;
+    let mut opts = search_options(&a.routing)?;
+    a.filtering.apply(&mut opts)?;
     for q in queries(&a.query)? {
         let resp = r.search(&q, a.top_k, &opts).await?;
         if a.common.json {
@@ -164,6 +210,19 @@ pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
             resp.num_shards_queried,
             resp.latency.as_secs_f64() * 1000.0
         );
+        if let Some(p) = &resp.probing {
+            println!(
+                "probed {} shards for {} matching rows: found {} ({})",
+                p.shards_probed,
+                p.min_results,
+                p.found,
+                match p.stop {
+                    shardvec::ProbeStop::Enough => "enough",
+                    shardvec::ProbeStop::ProbeLimit => "probe limit reached",
+                    shardvec::ProbeStop::AllShards => "every shard searched",
+                }
+            );
+        }
         print_results(&resp.results);
     }
     Ok(())
@@ -171,18 +230,23 @@ pub async fn search(a: &SearchArgs) -> Result<(), BoxError> {
 
 /// The human table of search results.
 pub fn print_results(results: &[shardvec_core::SearchResult]) {
-    println!("{:>4}  {:<16}  {:>12}  payload", "rank", "id", "score");
+    println!(
+        "{:>4}  {:<16}  {:>12}  {:>5}  payload",
+        "rank", "id", "score", "shard"
+    );
     for (i, hit) in results.iter().enumerate() {
         let payload = hit
             .payload
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
+        let shard = hit.shard_id.map(|s| s.0.to_string()).unwrap_or_default();
         println!(
-            "{:>4}  {:<16}  {:>12.6}  {}",
+            "{:>4}  {:<16}  {:>12.6}  {:>5}  {}",
             i + 1,
             hit.id.to_string(),
             hit.score,
+            shard,
             payload
         );
     }
