@@ -41,6 +41,8 @@ seed() {
       printf '{"query": [0.5, -1, 2e3], "top_k": 5, "num_probes": 2}' >"$dir/seed-search"
       printf '{"query": [1], "routing_context": {"tenant": "acme", "n": 7}}' >"$dir/seed-context"
       printf '{"query": [1, 2], "top_k": 3, "shard_ids": [0, 4], "manifest_ref": "s3://b/p/manifests/x/manifest"}' >"$dir/seed-shards"
+      printf '{"query": [1], "filter": {"$or": [{"tenant": "acme"}, {"i": {"$gte": 10, "$lt": 2e1}}], "meta.lang": {"$nin": ["en", null]}}, "min_results": 5}' >"$dir/seed-filter"
+      printf '{"query": [1], "top_k": 2, "shard_ids": [1], "filter": {"$not": {"$id": {"$in": [3, "doc-7"]}}, "x": {"$exists": false}}}' >"$dir/seed-shards-filter"
       ;;
   esac
   add "$dir" core/fuzz/regressions/"$target"/*

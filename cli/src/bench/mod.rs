@@ -26,7 +26,7 @@ use crate::verify::same_id;
 use shardvec::location::SnapshotLocation;
 use shardvec::reader::{AsyncShardedVectorReader, ReaderOptions, SearchOptions};
 use shardvec::ShardedVectorReader;
-use shardvec::{Error, Result};
+use shardvec::{Error, Filter, Result};
 
 /// Which reader API the callers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -51,6 +51,7 @@ pub struct BenchOptions {
     rounds: usize,
     recall: bool,
     floor: bool,
+    filter: Option<Filter>,
     reader: ReaderOptions,
 }
 
@@ -64,6 +65,7 @@ impl Default for BenchOptions {
             rounds: 1,
             recall: false,
             floor: false,
+            filter: None,
             reader: ReaderOptions::default(),
         }
     }
@@ -108,6 +110,13 @@ impl BenchOptions {
     /// Also time the in-memory SIMD brute force of the routed shards.
     pub fn floor(mut self, yes: bool) -> Self {
         self.floor = yes;
+        self
+    }
+    /// Searches with this payload filter. Recall and floor are then not
+    /// measured (they know no payloads): the tests check filtered answers
+    /// against a brute force instead.
+    pub fn filter(mut self, f: Option<Filter>) -> Self {
+        self.filter = f;
         self
     }
     /// Reader options (store, backend mode, ...).
@@ -185,8 +194,14 @@ pub async fn bench(
             "concurrency and rounds must be at least 1".into(),
         ));
     }
+    if opts.filter.is_some() && (opts.recall || opts.floor) {
+        return Err(Error::InvalidArgument(
+            "recall and floor are not measured with a filter".into(),
+        ));
+    }
     let search = SearchOptions {
         num_probes: opts.num_probes,
+        filter: opts.filter.clone().map(Arc::new),
         ..SearchOptions::default()
     };
     let (report, reader) = match opts.api {

@@ -82,6 +82,9 @@ pub struct BenchArgs {
     /// Also time the in-memory SIMD brute force of the same routes.
     #[arg(long)]
     floor: bool,
+    /// Payload filter (JSON) for every search; see `search --filter`.
+    #[arg(long)]
+    filter: Option<String>,
     /// Time routing alone (no search): ns per query, one caller.
     #[arg(long)]
     route_only: bool,
@@ -114,6 +117,13 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
         })
         .recall(a.recall)
         .floor(a.floor)
+        .filter(
+            a.filter
+                .as_deref()
+                .map(shardvec::Filter::parse_str)
+                .transpose()
+                .map_err(|e| format!("--filter: {e}"))?,
+        )
         .reader(
             a.backend_mode.apply(
                 a.sqlite_scan.apply(
