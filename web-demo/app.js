@@ -13,6 +13,7 @@
 //   samples.js          the sample vectors drawn on the map
 //   routing.js          the current query and options, routing it (`update`)
 //   search.js           live search through a host server
+//   filter.js           its payload filter: checked by the wasm parser, examples, match marks
 //   views/info.js       the snapshot card
 //   views/shards.js     the shard table
 //   views/controls.js   the query controls
@@ -23,6 +24,7 @@
 // Test hook: `window.demo` (see the end of this file).
 
 import { $, setStatus } from './dom.js';
+import { currentFilter, exampleFilters, onFilterInput, renderFilterExamples } from './filter.js';
 import { pca2 } from './pca.js';
 import { randomQuery, resetQueryDefaults, selectRecorded, setNumProbes, setQuery, setRoutingContext, setShardIds, update } from './routing.js';
 import { makeSamples } from './samples.js';
@@ -64,6 +66,8 @@ async function loadSnapshot(url, queriesUrl, viaHost = false) {
     } catch (e) {
       if (queriesUrl) setStatus('error', `Recorded queries: ${e.message}`);
     }
+    state.lastSearch = null;
+    state.seenHits = [];
     makeSamples();
     state.pca = pca2([...state.centroids, ...state.samples.map((s) => s.v), ...state.queries.map((q) => q.query)]);
     resetQueryDefaults();
@@ -77,6 +81,8 @@ async function loadSnapshot(url, queriesUrl, viaHost = false) {
     renderQueryControls();
     renderMap();
     update();
+    renderFilterExamples();
+    onFilterInput();
     const extra = state.queries.length ? ` · ${state.queries.length} recorded queries` : '';
     setStatus('ok', `Loaded ${abs} in ${ms.toFixed(0)} ms — ${state.info.num_dbs} shards, ${state.info.total_vectors} vectors, ${state.info.sharding.toUpperCase()} routing${extra}`);
     document.body.dataset.state = 'ready';
@@ -124,6 +130,7 @@ function wire() {
       $('#query-error').textContent = e.message;
     }
   });
+  $('#filter').addEventListener('input', onFilterInput);
   $('#search-form').addEventListener('submit', (e) => {
     e.preventDefault();
     search();
@@ -169,5 +176,13 @@ window.demo = {
   },
   get snapshot() {
     return state.snap;
+  },
+  /** The filter in the box: {filter} (canonical), {filter: null} or {error}. */
+  get filter() {
+    return currentFilter();
+  },
+  /** The example filters offered. */
+  get filterExamples() {
+    return exampleFilters();
   },
 };

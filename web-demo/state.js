@@ -1,6 +1,7 @@
 // The page's state, shared by every module: the loaded snapshot and what is
 // derived from it (shards, centroids, recorded queries, sample vectors, the
-// PCA), the current query and routing options, and the last routing decision.
+// PCA), the current query and routing options, the last routing decision,
+// and the last live-search answer.
 
 export const state = {
   wasm: null,
@@ -21,4 +22,6 @@ export const state = {
   explanation: null,
   probed: [],
   routeError: null,
+  lastSearch: null, // {doc, results, sent, ms}: the last live-search answer
+  seenHits: [], // hits with payloads from live searches (for example filters)
 };

@@ -3,7 +3,11 @@
 // over HTTP from 127.0.0.1, shows the recorded shard table, and for recorded
 // queries the probed shards it shows (text, highlighted table rows, centroid
 // markers) equal the recorded routes as num_probes, the routing context or
-// the shard ids change. Screenshots go to tests/web/artifacts/.
+// the shard ids change; live search on a host shows each hit's shard, and
+// its payload filter is checked in the page (a bad one never leaves it),
+// offered as examples built from the payloads seen, and each hit is marked
+// with whether it matches (checked here by an evaluator independent of the
+// wasm package). Screenshots go to tests/web/artifacts/.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -13,8 +17,13 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { ROOT, fixturesDir, loadCase, serve } from '../wasm/helpers.mjs';
+import { matchesJs } from '../wasm/filters.mjs';
+import { ROOT, fixturesDir, loadBuilds, loadCase, serve } from '../wasm/helpers.mjs';
 import { postJson, startHost } from '../wasm/hosts.mjs';
+
+// The wasm package in Node: the canonical form of a filter, to compare the
+// page's requests with.
+const [{ mod: wasm }] = await loadBuilds();
 
 const CHROMIUM = process.env.SHARDVEC_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'tests/web/artifacts');
@@ -311,6 +320,150 @@ describe('web demo in headless Chromium', () => {
       const direct = await postJson(`${host.url}/v1/search`, resp.request().postDataJSON());
       assert.deepEqual(direct.body.results, answer.results);
       await shot(page, 'served-by-host');
+      await page.close();
+    } finally {
+      await host.stop();
+    }
+  });
+
+  test('example filters come from the recorded results\' payloads', async () => {
+    const c = loadCase('sqlitevec_lsh_l2');
+    const page = await openPage(`?snapshot=${encodeURIComponent(`${server.url}/peer/${c.name}`)}`);
+    await waitReady(page);
+    const examples = await page.$$eval('#filter-examples .chip', (cs) => cs.map((b) => JSON.parse(b.dataset.filter)));
+    assert.ok(examples.length >= 4, JSON.stringify(examples));
+    assert.deepEqual(examples, await page.evaluate(() => window.demo.filterExamples));
+    // Each is a valid filter that some recorded hit matches.
+    const recorded = c.recorded.queries.flatMap((q) => q.results);
+    for (const f of examples) {
+      wasm.Snapshot.parseFilter(f);
+      assert.ok(recorded.some((h) => matchesJs(f, h.id, h.payload)), `${JSON.stringify(f)} matches a recorded hit`);
+    }
+    const fields = new Set(recorded.flatMap((h) => Object.keys(h.payload ?? {})));
+    const used = new Set(examples.flatMap((f) => JSON.stringify(f).match(/"[^"$]+"(?=:)/g) ?? []).map((k) => k.slice(1, -1)));
+    assert.ok([...used].every((k) => fields.has(k)), `fields ${[...used]} are payload fields ${[...fields]}`);
+    // Clicking one puts it in the box, where it parses.
+    await page.locator('#filter-examples .chip').nth(1).click();
+    assert.deepEqual(JSON.parse(await page.inputValue('#filter')), examples[1]);
+    assert.deepEqual(await page.evaluate(() => window.demo.filter), { filter: wasm.Snapshot.parseFilter(examples[1]) });
+    assert.equal(await page.textContent('#filter-error'), '');
+    await page.close();
+  });
+
+  test('filtered live search on a host: shard of each hit, match marks, errors in the page', async () => {
+    const c = loadCase('sqlitevec_cluster_cosine');
+    const host = await startHost(c.dir, { args: ['--demo-dir', path.join(ROOT, 'web-demo')] });
+    try {
+      const page = await openPage('', `${host.url}/demo/`);
+      await waitReady(page);
+      const searches = [];
+      page.on('request', (r) => {
+        if (r.url() === `${host.url}/v1/search`) searches.push(r.postDataJSON());
+      });
+      /** Searches from the page; returns the host's answer and what the page shows. */
+      const run = async () => {
+        const before = searches.length;
+        const [resp] = await Promise.all([page.waitForResponse((r) => r.url() === `${host.url}/v1/search`), page.click('#search-button')]);
+        const answer = await resp.json();
+        assert.equal(resp.status(), 200, JSON.stringify(answer));
+        assert.equal(searches.length, before + 1);
+        await page.waitForSelector('#search-output table');
+        const shown = await page.$$eval('#search-output tbody tr', (trs) =>
+          trs.map((tr) => ({
+            id: tr.children[1].textContent,
+            shard: tr.querySelector('td.shard').textContent,
+            mark: tr.querySelector('td.mark').textContent,
+            matches: tr.querySelector('td.mark').dataset.matches,
+          })),
+        );
+        return { answer, shown, body: searches.at(-1) };
+      };
+      const marks = () => page.$$eval('#search-output tbody td.mark', (tds) => tds.map((td) => td.dataset.matches ?? td.textContent));
+
+      // Served by the host, the page has no recorded queries: no examples yet.
+      assert.equal(await page.$$eval('#filter-examples .chip', (cs) => cs.length), 0);
+      const q = c.recorded.queries[4];
+      await page.evaluate((v) => window.demo.setQuery(v), q.query);
+      await page.locator('#top-k').fill('10');
+      const first = await run();
+      assert.equal(first.body.filter, undefined);
+      // Every hit shows its shard, the host's shard_id; no filter, no marks.
+      assert.deepEqual(first.shown.map((r) => r.id), first.answer.results.map((h) => String(h.id)));
+      assert.ok(first.answer.results.every((h) => Number.isInteger(h.shard_id) && first.answer.route.includes(h.shard_id)));
+      assert.deepEqual(first.shown.map((r) => r.shard), first.answer.results.map((h) => String(h.shard_id)));
+      assert.ok(first.shown.every((r) => r.mark === '—'));
+
+      // Examples now come from those results' payloads.
+      const examples = await page.$$eval('#filter-examples .chip', (cs) => cs.map((b) => JSON.parse(b.dataset.filter)));
+      assert.ok(examples.length >= 3, JSON.stringify(examples));
+      for (const f of examples) assert.ok(first.answer.results.some((h) => matchesJs(f, h.id, h.payload)), `${JSON.stringify(f)} matches a shown hit`);
+
+      // Typing a filter re-marks the hits shown, as an independent evaluator does.
+      const withPayload = first.answer.results.find((h) => h.payload?.tenant !== undefined);
+      assert.ok(withPayload, 'some hit has a payload');
+      const f = { $or: [{ tenant: withPayload.payload.tenant }, { label: { $gt: withPayload.payload.label } }] };
+      await page.fill('#filter', JSON.stringify(f));
+      const want = first.answer.results.map((h) => String(matchesJs(f, h.id, h.payload)));
+      assert.deepEqual(await marks(), want);
+      assert.ok(want.includes('true'), 'the filter matches some hit');
+      if (!want.includes('false')) console.log('note: every hit shown matches the filter');
+
+      // Searching with it: the canonical filter is sent; every hit matches.
+      for (const filter of [f, ...examples]) {
+        await page.fill('#filter', JSON.stringify(filter));
+        const r = await run();
+        assert.deepEqual(r.body.filter, wasm.Snapshot.parseFilter(filter));
+        assert.ok(r.answer.results.length > 0, JSON.stringify(filter));
+        assert.deepEqual(r.shown.map((x) => x.id), r.answer.results.map((h) => String(h.id)));
+        assert.deepEqual(r.shown.map((x) => x.shard), r.answer.results.map((h) => String(h.shard_id)));
+        for (const h of r.answer.results) assert.ok(matchesJs(filter, h.id, h.payload), `${JSON.stringify(filter)}: ${h.id}`);
+        assert.ok(r.shown.every((x) => x.mark === '✓' && x.matches === 'true'));
+        // The host's answer to the page is its answer to anyone.
+        const direct = await postJson(`${host.url}/v1/search`, r.body);
+        assert.deepEqual(direct.body.results, r.answer.results);
+      }
+
+      // min_results: the host probes on, the page says how far.
+      const selective = { tenant: withPayload.payload.tenant, label: withPayload.payload.label };
+      await page.fill('#filter', JSON.stringify(selective));
+      await page.locator('#min-results').fill('10');
+      await page.locator('#num-probes').fill('1');
+      const probed = await run();
+      assert.equal(probed.body.min_results, 10);
+      assert.equal(probed.body.num_probes, 1);
+      assert.ok(probed.answer.probing, JSON.stringify(probed.answer));
+      assert.equal(await page.getAttribute('#probing', 'data-stop'), probed.answer.probing.stop);
+      assert.match(await page.textContent('#probing'), new RegExp(`${probed.answer.probing.found} found in ${probed.answer.probing.shards_probed} shard`));
+      assert.ok(probed.shown.every((x) => x.matches === 'true'));
+      await shot(page, 'filtered-search');
+      await page.locator('#min-results').fill('');
+
+      // A malformed filter: the core's message under the box as it is
+      // typed, the marks unknown, and no request when searching.
+      const bad = { i: { $gte: true } };
+      await page.fill('#filter', JSON.stringify(bad));
+      assert.equal(await page.textContent('#filter-error'), 'Invalid filter — filter.i: $gte needs a number or a string');
+      assert.ok(await page.$eval('#filter', (t) => t.classList.contains('invalid')));
+      assert.ok((await marks()).every((m) => m === '?'));
+      const before = searches.length;
+      await page.click('#search-button');
+      assert.equal(await page.textContent('#search-output .error'), 'Invalid filter (nothing was sent): filter.i: $gte needs a number or a string');
+      // The host refuses that filter with the same words.
+      const refused = await postJson(`${host.url}/v1/search`, { query: q.query, filter: bad });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.error.code, 'invalid_filter');
+      assert.ok(refused.body.error.message.endsWith('filter.i: $gte needs a number or a string'), refused.body.error.message);
+      await page.fill('#filter', '{"tenant": ');
+      assert.match(await page.textContent('#filter-error'), /^Invalid filter — filter: not JSON: /);
+      await page.click('#search-button');
+      assert.match(await page.textContent('#search-output .error'), /nothing was sent\): filter: not JSON/);
+      await shot(page, 'filter-error');
+      assert.equal(searches.length, before, 'no search was sent with a bad filter');
+      // Emptied, the box is no filter again.
+      await page.fill('#filter', '');
+      assert.equal(await page.textContent('#filter-error'), '');
+      const plain = await run();
+      assert.equal(plain.body.filter, undefined);
       await page.close();
     } finally {
       await host.stop();

@@ -14,6 +14,23 @@
 //! fails the search with an error naming the host, unless the caller opted
 //! into partial results (`allowPartial`), which then report the failed
 //! hosts and `partial: true`.
+//!
+//! A `filter` is parsed by the core before anything is sent (a malformed
+//! one rejects the search with the core's message, and no host is asked),
+//! then sent in its canonical JSON with every per-shard request; each hit
+//! a host answers must match it and carries its `shard_id`. With
+//! `minResults` (CLUSTER and LSH, without `shardIds`) the search probes on
+//! as the native reader does: while the hits found (the sum of the
+//! per-shard list lengths) are fewer than `minResults`, the next shards in
+//! routing order — the core router's route with `maxProbes` (default: every
+//! shard) probes, of which the route is the prefix — are searched, a batch
+//! of the routed count at a time; the answer reports it in `probing`
+//! (`{min_results, found, shards_probed, stop}`, `stop` one of `enough`,
+//! `all_shards`, `probe_limit`) and its `route` lists every shard probed.
+//! Everything that can be refused (the filter, `minResults` above `topK`,
+//! `maxProbes` below the routed count, the route) is refused before the
+//! first request; a stale manifest met in any batch reloads the snapshot
+//! and restarts the search, once.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,12 +38,18 @@ use std::rc::Rc;
 use js_sys::{Array, Promise, Reflect};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
-use shardvec_core::api::{ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse};
+use shardvec_core::api::{
+    ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse, MAX_TOP_K,
+};
 use shardvec_core::snapshot::{self, LoadError, Object, Source};
-use shardvec_core::{merge, CurrentPointer, Manifest, ManifestRef, SearchResult, ShardId};
+use shardvec_core::{
+    merge, CurrentPointer, Filter, Manifest, ManifestRef, ProbeStop, Probing, SearchResult,
+    ShardId, Strategy,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::filter::filter_from_js;
 use crate::http::{self, now_ms};
 use crate::js::{absent, js_display, js_err, prop, to_js};
 use crate::options::{shard_ids_from_js, Options};
@@ -54,6 +77,26 @@ export interface EdgeClientOptions {
 export interface EdgeSearchOptions extends RouteOptions {
   topK?: number;
   allowPartial?: boolean;
+  /** Only records matching this payload filter; checked with the core's
+   * parser before any request (a bad filter throws its message), sent to
+   * every host in canonical form. */
+  filter?: SearchFilter;
+  /** CLUSTER/LSH without `shardIds`: probe the next shards in routing
+   * order, a batch of the routed count at a time, until this many hits
+   * were found (at most `topK`); reported in `probing`. */
+  minResults?: number;
+  /** The most shards `minResults` may probe (default: every shard; not
+   * below the routed count). */
+  maxProbes?: number;
+}
+/** How a search with `minResults` went, as the native reader reports it. */
+export interface Probing {
+  min_results: number;
+  /** Hits found (the per-shard lists' lengths, before the cut to `topK`). */
+  found: number;
+  /** Shards probed, the routed ones included (= `route.length`). */
+  shards_probed: number;
+  stop: "enough" | "probe_limit" | "all_shards";
 }
 /** What happened at one host. */
 export interface EdgeHostReport {
@@ -66,12 +109,14 @@ export interface EdgeHostReport {
 }
 /** The answer of `EdgeClient.search`. */
 export interface EdgeSearchResult {
+  /** The merged hits; each carries its `shard_id`. */
   results: SearchHit[];
+  /** The shards probed, in routing order (with `minResults`, every batch). */
   route: number[];
   num_shards_queried: number;
   manifest_ref: string;
   /** With `minResults`: how far the search probed and why it stopped. */
-  probing?: { min_results: number; found: number; shards_probed: number; stop: "enough" | "probe_limit" | "all_shards" };
+  probing?: Probing;
   /** Wall time of the whole search at the edge, reload included. */
   latency_ms: number;
   hosts: EdgeHostReport[];
@@ -224,9 +269,15 @@ impl EdgeClient {
     }
 
     /// Searches `query` (a `Float32Array` or an array of numbers): routes,
-    /// asks the hosts of the routed shards concurrently, merges. Resolves
-    /// to an `EdgeSearchResult`; rejects with an `Error` naming the host
-    /// that failed (unless `allowPartial`) or the input at fault.
+    /// asks the hosts of the routed shards concurrently, merges. Options:
+    /// routing options, `topK`, `allowPartial`, `filter` (a payload filter,
+    /// parsed by the core before any request), `minResults` and
+    /// `maxProbes` (probe on in routing order until enough hits; see the
+    /// module docs). Resolves to an `EdgeSearchResult` whose hits carry
+    /// their `shard_id`; rejects with an `Error` naming the host that
+    /// failed (unless `allowPartial`) or the input at fault (for a filter,
+    /// the core's message, e.g. `filter.i: $gte needs a number or a
+    /// string`).
     #[wasm_bindgen(unchecked_return_type = "Promise<EdgeSearchResult>")]
     pub fn search(
         &self,
@@ -376,36 +427,97 @@ struct SearchCall {
     opts: Options,
     top_k: usize,
     allow_partial: bool,
+    /// The payload filter, parsed by the core.
+    filter: Option<Filter>,
+    /// Probe on until this many hits were found (CLUSTER, LSH).
+    min_results: Option<usize>,
+    /// The most shards `min_results` may probe.
+    max_probes: Option<u32>,
+}
+
+/// A non-negative integer option up to `max`, or none.
+fn opt_count(v: JsValue, what: &str, max: f64) -> Result<Option<f64>, JsError> {
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..=max).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            js_err(format!(
+                "{what} must be an integer in 0..={max}, got {}",
+                js_display(&v)
+            ))
+        })
 }
 
 impl SearchCall {
     fn from_js(inner: &Inner, v: &JsValue) -> Result<SearchCall, JsError> {
         let num_dbs = inner.snapshot.borrow().router.num_dbs();
         let opts = Options::from_js(v, num_dbs)?;
-        let mut top_k = 10;
-        let mut allow_partial = inner.allow_partial;
-        if !absent(v) {
-            let k = prop(v, "topK", "top_k");
-            if !absent(&k) {
-                top_k = k
-                    .as_f64()
-                    .filter(|k| k.fract() == 0.0 && (1.0..=4096.0).contains(k))
-                    .ok_or_else(|| {
-                        js_err(format!(
-                            "topK must be an integer in 1..=4096, got {}",
-                            js_display(&k)
-                        ))
-                    })? as usize;
-            }
-            if let Some(p) = opt_bool(prop(v, "allowPartial", "allow_partial"), "allowPartial")? {
-                allow_partial = p;
+        let mut call = SearchCall {
+            opts,
+            top_k: 10,
+            allow_partial: inner.allow_partial,
+            filter: None,
+            min_results: None,
+            max_probes: None,
+        };
+        if absent(v) {
+            return Ok(call);
+        }
+        let k = prop(v, "topK", "top_k");
+        if !absent(&k) {
+            call.top_k = k
+                .as_f64()
+                .filter(|k| k.fract() == 0.0 && (1.0..=MAX_TOP_K as f64).contains(k))
+                .ok_or_else(|| {
+                    js_err(format!(
+                        "topK must be an integer in 1..={MAX_TOP_K}, got {}",
+                        js_display(&k)
+                    ))
+                })? as usize;
+        }
+        if let Some(p) = opt_bool(prop(v, "allowPartial", "allow_partial"), "allowPartial")? {
+            call.allow_partial = p;
+        }
+        let f = prop(v, "filter", "filter");
+        if !absent(&f) {
+            // The core's message as is (`filter.i: $gte needs ...`).
+            call.filter = Some(filter_from_js(&f).map_err(js_err)?);
+        }
+        call.min_results = opt_count(
+            prop(v, "minResults", "min_results"),
+            "minResults",
+            MAX_TOP_K as f64,
+        )?
+        .map(|n| n as usize);
+        call.max_probes = opt_count(
+            prop(v, "maxProbes", "max_probes"),
+            "maxProbes",
+            f64::from(u32::MAX),
+        )?
+        .map(|n| n as u32);
+        if let Some(min) = call.min_results {
+            if min > call.top_k {
+                return Err(js_err(format!(
+                    "minResults {min} is above topK {}",
+                    call.top_k
+                )));
             }
         }
-        Ok(SearchCall {
-            opts,
-            top_k,
-            allow_partial,
-        })
+        Ok(call)
+    }
+
+    /// Whether `minResults` applies to a search of `snapshot` (CLUSTER and
+    /// LSH routes; not when the caller names the shards), as natively.
+    fn probes_further(&self, snapshot: &Snapshot) -> Option<usize> {
+        let routed = matches!(
+            snapshot.router.strategy(),
+            Strategy::Cluster | Strategy::Lsh
+        );
+        self.min_results
+            .filter(|_| routed && !self.opts.names_shards())
     }
 }
 
@@ -449,6 +561,41 @@ enum HostFailure {
     Other(String),
 }
 
+/// Everything the hosts answered for one search on one snapshot.
+struct Searched {
+    /// The shards probed, in routing order (with `min_results`, every
+    /// batch).
+    route: Vec<u32>,
+    /// One per host request, in the order they were sent.
+    outcomes: Vec<HostOutcome>,
+    probing: Option<Probing>,
+}
+
+/// How one pass over the hosts ended.
+enum Attempt {
+    Done(Searched),
+    /// A host serves another manifest: its index and message.
+    Stale(usize, String),
+}
+
+/// The first stale-manifest answer among `outcomes`.
+fn stale_of(outcomes: &[HostOutcome]) -> Option<(usize, String)> {
+    outcomes.iter().find_map(|o| match &o.result {
+        Err(HostFailure::Stale(msg)) => Some((o.host, msg.clone())),
+        _ => None,
+    })
+}
+
+/// Hits found so far: the per-shard lists' lengths, as natively.
+fn found(outcomes: &[HostOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .flatten()
+        .map(|(_, hits)| hits.len())
+        .sum()
+}
+
 impl Inner {
     /// The route and, per host (in order of first use), its routed shards.
     fn plan(
@@ -461,8 +608,15 @@ impl Inner {
             .router
             .route(query, &opts.route_options())
             .map_err(|e| e.to_string())?;
+        let groups = self.group(snapshot, &route)?;
+        Ok((route.into_iter().map(|s| s.0).collect(), groups))
+    }
+
+    /// `shards` that hold vectors, grouped by the host serving them (the
+    /// first listing them), hosts in order of first use.
+    fn group(&self, snapshot: &Snapshot, shards: &[ShardId]) -> Result<Vec<HostShards>, String> {
         let mut groups: Vec<HostShards> = Vec::new();
-        for sid in route.iter().copied() {
+        for sid in shards.iter().copied() {
             if snapshot.manifest.shard(sid).is_none() {
                 continue;
             }
@@ -476,7 +630,7 @@ impl Inner {
                 None => groups.push((host, vec![sid.0])),
             }
         }
-        Ok((route.into_iter().map(|s| s.0).collect(), groups))
+        Ok(groups)
     }
 
     async fn reload_from(&self, url: &str) -> Result<Snapshot, JsError> {
@@ -490,31 +644,128 @@ impl Inner {
         let mut retried = false;
         loop {
             let snapshot = self.snapshot.borrow().clone();
-            let (route, groups) = self.plan(&snapshot, &query, &call.opts).map_err(js_err)?;
-            let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.clone());
-            let calls = groups.into_iter().map(|(host, ids)| {
-                self.ask(host, ids, &query, call.top_k, manifest_ref.as_deref())
-            });
-            let outcomes = futures::future::join_all(calls).await;
-            let stale = outcomes.iter().find_map(|o| match &o.result {
-                Err(HostFailure::Stale(msg)) => Some((o.host, msg.clone())),
-                _ => None,
-            });
-            if let Some((host, msg)) = stale {
-                if retried {
-                    return Err(js_err(format!(
-                        "{}: {msg} (still after reloading the snapshot once)",
-                        self.hosts[host].url
-                    )));
+            match self.attempt(&snapshot, &query, &call).await? {
+                Attempt::Done(searched) => {
+                    let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.clone());
+                    let latency_ms = now_ms() - started;
+                    return self.finish(searched, &call, manifest_ref, retried, latency_ms);
                 }
-                retried = true;
-                let url = self.hosts[host].url.clone();
-                self.reload_from(&url).await?;
-                continue;
+                Attempt::Stale(host, msg) => {
+                    if retried {
+                        return Err(js_err(format!(
+                            "{}: {msg} (still after reloading the snapshot once)",
+                            self.hosts[host].url
+                        )));
+                    }
+                    retried = true;
+                    let url = self.hosts[host].url.clone();
+                    self.reload_from(&url).await?;
+                }
             }
-            let latency_ms = now_ms() - started;
-            return self.finish(route, outcomes, &call, manifest_ref, retried, latency_ms);
         }
+    }
+
+    /// One search on `snapshot`: the routed shards, then (with
+    /// `min_results`) further batches in routing order. Everything that
+    /// can be refused (the route, `max_probes`, the routing order) is
+    /// checked before the first request.
+    async fn attempt(
+        &self,
+        snapshot: &Snapshot,
+        query: &[f32],
+        call: &SearchCall,
+    ) -> Result<Attempt, JsError> {
+        let router = &snapshot.router;
+        let route = router
+            .route(query, &call.opts.route_options())
+            .map_err(js_err)?;
+        // The native reader's probe-further plan (shardvec's reader.rs,
+        // `probe_further`): the first `limit` shards in routing order, of
+        // which the route is the prefix.
+        let further = match call.probes_further(snapshot) {
+            None => None,
+            Some(min) => {
+                let num_dbs = router.num_dbs();
+                let limit = match call.max_probes {
+                    Some(n) if (n as usize) < route.len() => {
+                        return Err(js_err(format!(
+                            "maxProbes {n} is below the {} shards routed",
+                            route.len()
+                        )))
+                    }
+                    Some(n) => n.min(num_dbs),
+                    None => num_dbs,
+                };
+                let order = router
+                    .route(query, &call.opts.route_options().num_probes(limit.max(1)))
+                    .map_err(js_err)?;
+                Some((min, order))
+            }
+        };
+        let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.as_str());
+        let mut outcomes = self
+            .ask_all(snapshot, &route, query, call, manifest_ref)
+            .await?;
+        if let Some((host, msg)) = stale_of(&outcomes) {
+            return Ok(Attempt::Stale(host, msg));
+        }
+        let batch = route.len().max(1);
+        let mut probed = route;
+        let mut probing = None;
+        if let Some((min, order)) = further {
+            let failed = |o: &[HostOutcome]| o.iter().any(|o| o.result.is_err());
+            while found(&outcomes) < min
+                && probed.len() < order.len()
+                // A failure fails the search, unless partial answers are fine.
+                && (call.allow_partial || !failed(&outcomes))
+            {
+                let next = &order[probed.len()..(probed.len() + batch).min(order.len())];
+                let more = self
+                    .ask_all(snapshot, next, query, call, manifest_ref)
+                    .await?;
+                if let Some((host, msg)) = stale_of(&more) {
+                    return Ok(Attempt::Stale(host, msg));
+                }
+                outcomes.extend(more);
+                probed.extend_from_slice(next);
+            }
+            let found = found(&outcomes);
+            let stop = if found >= min {
+                ProbeStop::Enough
+            } else if probed.len() as u64 >= u64::from(router.num_dbs()) {
+                ProbeStop::AllShards
+            } else {
+                ProbeStop::ProbeLimit
+            };
+            probing = Some(Probing {
+                min_results: min,
+                found,
+                shards_probed: probed.len(),
+                stop,
+            });
+        }
+        Ok(Attempt::Done(Searched {
+            route: probed.into_iter().map(|s| s.0).collect(),
+            outcomes,
+            probing,
+        }))
+    }
+
+    /// Asks every host serving some of `shards` (those holding vectors)
+    /// concurrently.
+    async fn ask_all(
+        &self,
+        snapshot: &Snapshot,
+        shards: &[ShardId],
+        query: &[f32],
+        call: &SearchCall,
+        manifest_ref: Option<&str>,
+    ) -> Result<Vec<HostOutcome>, JsError> {
+        let groups = self.group(snapshot, shards).map_err(js_err)?;
+        let calls = groups
+            .into_iter()
+            .map(|(host, ids)| self.ask(host, ids, query, call, manifest_ref));
+        Ok(futures::future::join_all(calls).await)
     }
 
     /// Posts one host's shards.
@@ -523,31 +774,43 @@ impl Inner {
         host: usize,
         shard_ids: Vec<u32>,
         query: &[f32],
-        top_k: usize,
+        call: &SearchCall,
         manifest_ref: Option<&str>,
     ) -> HostOutcome {
         let url = format!("{}/v1/shards/search", self.hosts[host].url);
         let body = ShardsSearchRequest {
             query: query.to_vec(),
-            top_k,
+            top_k: call.top_k,
             shard_ids: shard_ids.clone(),
             manifest_ref: manifest_ref.map(str::to_string),
-            filter: None,
+            filter: call.filter.as_ref().map(Filter::to_json),
         };
-        let body = serde_json::to_string(&body).unwrap_or_default();
         let started = now_ms();
-        let resp = http::send(&http::Request {
-            method: "POST",
-            url: &url,
-            json: Some(body),
-            token: self.token.as_deref(),
-            timeout_ms: self.timeout_ms,
-        })
-        .await;
+        let resp = match serde_json::to_string(&body) {
+            Ok(json) => {
+                http::send(&http::Request {
+                    method: "POST",
+                    url: &url,
+                    json: Some(json),
+                    token: self.token.as_deref(),
+                    timeout_ms: self.timeout_ms,
+                })
+                .await
+            }
+            Err(e) => Err(format!("POST {url}: the request could not be encoded: {e}")),
+        };
         let latency_ms = now_ms() - started;
         let (status, result) = match resp {
             Err(e) => (None, Err(HostFailure::Other(e))),
-            Ok(r) => (Some(r.status), answer(&url, &r, &shard_ids, manifest_ref)),
+            Ok(r) => {
+                let asked = Asked {
+                    url: &url,
+                    shards: &shard_ids,
+                    manifest_ref,
+                    filter: call.filter.as_ref(),
+                };
+                (Some(r.status), answer(&asked, &r))
+            }
         };
         HostOutcome {
             host,
@@ -560,13 +823,17 @@ impl Inner {
 
     fn finish(
         &self,
-        route: Vec<u32>,
-        outcomes: Vec<HostOutcome>,
+        searched: Searched,
         call: &SearchCall,
         manifest_ref: Option<String>,
         retried: bool,
         latency_ms: f64,
     ) -> Result<JsValue, JsError> {
+        let Searched {
+            route,
+            outcomes,
+            probing,
+        } = searched;
         let failures: Vec<String> = outcomes
             .iter()
             .filter_map(|o| match &o.result {
@@ -614,7 +881,7 @@ impl Inner {
                 latency_ms,
                 route: route.into_iter().map(ShardId).collect(),
                 manifest_ref: manifest_ref.unwrap_or_default(),
-                probing: None,
+                probing,
             },
             hosts: reports,
             partial: !failures.is_empty(),
@@ -625,14 +892,22 @@ impl Inner {
     }
 }
 
+/// What one host request asked for.
+struct Asked<'a> {
+    url: &'a str,
+    shards: &'a [u32],
+    manifest_ref: Option<&'a str>,
+    filter: Option<&'a Filter>,
+}
+
 /// Reads a host's answer: per-shard lists for exactly the shards asked,
-/// for the pinned manifest.
+/// for the pinned manifest, every hit marked with its shard and matching
+/// the filter (a host that ignored it would otherwise go unnoticed).
 fn answer(
-    url: &str,
+    asked: &Asked<'_>,
     r: &http::Response,
-    asked: &[u32],
-    manifest_ref: Option<&str>,
 ) -> Result<Vec<(u32, Vec<SearchResult>)>, HostFailure> {
+    let url = asked.url;
     let not_json = || {
         let text: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
         HostFailure::Other(format!("HTTP {} (not JSON): {text}", r.status))
@@ -661,20 +936,45 @@ fn answer(
             not_json()
         }
     })?;
-    if manifest_ref.is_some_and(|m| m != a.manifest_ref) {
+    if asked.manifest_ref.is_some_and(|m| m != a.manifest_ref) {
         return Err(HostFailure::Stale(format!(
             "answered for manifest {}",
             a.manifest_ref
         )));
     }
     let got: Vec<u32> = a.shards.iter().map(|s| s.shard_id.0).collect();
-    if got.len() != asked.len() || asked.iter().any(|s| !got.contains(s)) {
+    if got.len() != asked.shards.len() || asked.shards.iter().any(|s| !got.contains(s)) {
         return Err(HostFailure::Other(format!(
-            "asked for shards {asked:?}, answered {got:?}"
+            "asked for shards {:?}, answered {got:?}",
+            asked.shards
         )));
     }
-    Ok(a.shards
-        .into_iter()
-        .map(|s| (s.shard_id.0, s.results))
-        .collect())
+    let mut lists = Vec::with_capacity(a.shards.len());
+    for s in a.shards {
+        let sid = s.shard_id;
+        let mut hits = s.results;
+        for hit in &mut hits {
+            match hit.shard_id {
+                None => hit.shard_id = Some(sid),
+                Some(other) if other != sid => {
+                    return Err(HostFailure::Other(format!(
+                        "{url}: hit {} in the answer of shard {sid} is marked shard {other}",
+                        hit.id
+                    )))
+                }
+                Some(_) => {}
+            }
+            if asked
+                .filter
+                .is_some_and(|f| !f.matches(&hit.id, hit.payload.as_ref()))
+            {
+                return Err(HostFailure::Other(format!(
+                    "{url}: hit {} of shard {sid} does not match the filter",
+                    hit.id
+                )));
+            }
+        }
+        lists.push((sid.0, hits));
+    }
+    Ok(lists)
 }

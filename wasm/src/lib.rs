@@ -14,7 +14,8 @@
 //!
 //! Modules: `snapshot` (the `Snapshot` class), `source` (where
 //! `Snapshot.open` fetches from), `edge` (`EdgeClient`, `Snapshot.fromHost`),
-//! `options` (routing options from JS), `merge`, `js` (JS values <-> JSON,
+//! `options` (routing options from JS), `filter` (payload filters from
+//! JS: `Snapshot.parseFilter`, `filterMatches`), `merge`, `js` (JS values <-> JSON,
 //! errors), `http` (`fetch`).
 //!
 //! Values cross the boundary as plain JavaScript values: options and routing
@@ -32,6 +33,7 @@
 //! `console.error` all the same.
 
 mod edge;
+mod filter;
 mod http;
 mod js;
 mod merge;

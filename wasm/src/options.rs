@@ -63,6 +63,12 @@ impl Options {
         Ok(o)
     }
 
+    /// Whether the options name the shards (`shardIds`), which overrides
+    /// routing.
+    pub(crate) fn names_shards(&self) -> bool {
+        self.shard_ids.is_some()
+    }
+
     /// The core's view of the options.
     pub(crate) fn route_options(&self) -> RouteOptions<'_> {
         RouteOptions {
