@@ -81,7 +81,7 @@ pub mod types;
 
 pub use current::{CurrentPointer, ManifestRef};
 pub use error::{Error, Result};
-pub use filter::{Filter, FilterError};
+pub use filter::{Filter, FilterBuilder, FilterError};
 pub use manifest::{BuildMeta, CelColumnType, CelSpec, Manifest, ShardMeta, VectorMeta};
 pub use merge::{merge, merge_by};
 pub use router::{Explanation, RouteOptions, Router, RoutingArtefacts};

@@ -363,6 +363,64 @@ mod tests {
         }
     }
 
+    /// Among a row set: equal to scoring only the rows in the set and
+    /// sorting; Lance's conventions report squared L2 and `1 - dot`.
+    #[test]
+    fn filtered_equals_an_exhaustive_search_of_the_rows() {
+        use shardvec_core::filter::ColumnsBuilder;
+        use shardvec_core::{Filter, VectorId};
+        let data = blobs(600, 16, 3, 11);
+        let queries = blobs(8, 16, 3, 12);
+        let mut cols = ColumnsBuilder::new();
+        for i in 0..600 {
+            let payload = serde_json::json!({ "m": i % 7 });
+            cols.push(&VectorId::Int(i), Some(&payload));
+        }
+        let cols = cols.finish();
+        let filter = Filter::parse(&serde_json::json!({"m": {"$in": [0, 3]}})).unwrap();
+        let rows = filter.select(&cols);
+        assert_eq!(
+            rows.count(),
+            (0..600).filter(|i| i % 7 == 0 || i % 7 == 3).count()
+        );
+        for (metric, scores) in [
+            (Metric::Cosine, Scores::SqliteVec),
+            (Metric::L2, Scores::SqliteVec),
+            (Metric::L2, Scores::Lance),
+            (Metric::DotProduct, Scores::Lance),
+        ] {
+            let mut flat = FlatVectors::new(16, metric).with_scores(scores);
+            for v in &data {
+                flat.push(v);
+            }
+            for q in &queries {
+                let mut all: Vec<(f32, u32)> = data
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 7 == 0 || i % 7 == 3)
+                    .map(|(i, v)| {
+                        let s = match scores {
+                            Scores::SqliteVec => sqlite_vec_score(metric, q, v),
+                            Scores::Lance => lance_score(metric, q, v),
+                        };
+                        (s, i as u32)
+                    })
+                    .collect();
+                all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
+                for k in [1, 10, 500] {
+                    let got = flat.top_k_in(q, k, Some(&rows));
+                    assert_eq!(got, all[..k.min(all.len())], "{metric:?} {scores:?} k {k}");
+                }
+            }
+        }
+        let l2 = lance_score(Metric::L2, &[0.0, 0.0], &[3.0, 4.0]);
+        assert_eq!(l2, 25.0);
+        assert_eq!(
+            lance_score(Metric::DotProduct, &[1.0, 0.0], &[0.5, 9.0]),
+            0.5
+        );
+    }
+
     #[test]
     fn ties_keep_row_order_and_nan_is_skipped() {
         let mut flat = FlatVectors::new(2, Metric::L2);

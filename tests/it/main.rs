@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod cli_ops;
 mod faults;
+mod filter_prop;
 mod filtered;
 mod golden_routes;
 mod host;

@@ -74,6 +74,8 @@ use core::fmt;
 
 pub use columns::{Columns, ColumnsBuilder, RowSet};
 
+// `FilterBuilder` is defined below, next to `Filter`.
+
 use crate::types::VectorId;
 
 /// Deepest nesting of a filter (objects and lists).
@@ -338,6 +340,11 @@ impl Filter {
         Filter::parse(&json)
     }
 
+    /// A builder of filters in code ([`FilterBuilder`]).
+    pub fn builder() -> FilterBuilder {
+        FilterBuilder::default()
+    }
+
     /// The filter that matches every record (`{}`).
     pub fn all() -> Filter {
         Filter {
@@ -365,6 +372,121 @@ impl Filter {
     /// The rows of `columns` that match, as a bitmap over row numbers.
     pub fn select(&self, columns: &Columns) -> RowSet {
         columns.select(&self.root)
+    }
+}
+
+/// Builds a [`Filter`] in code: each call adds one condition, all of them
+/// must hold; [`build`](Self::build) checks the result with the same parser
+/// as JSON filters, so a builder cannot make a filter JSON could not.
+///
+/// ```
+/// use shardvec_core::Filter;
+/// let f = Filter::builder()
+///     .eq("tenant", "acme")
+///     .gte("i", 10)
+///     .lt("i", 20)
+///     .is_in("meta.lang", ["en", "de"])
+///     .build()
+///     .unwrap();
+/// let same = Filter::parse(&serde_json::json!({
+///     "tenant": "acme", "i": {"$gte": 10, "$lt": 20}, "meta.lang": {"$in": ["en", "de"]}
+/// })).unwrap();
+/// assert_eq!(f.to_json(), same.to_json());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FilterBuilder {
+    parts: Vec<serde_json::Value>,
+}
+
+impl FilterBuilder {
+    fn op(mut self, path: &str, op: &str, arg: serde_json::Value) -> Self {
+        let mut ops = serde_json::Map::new();
+        ops.insert(op.into(), arg);
+        let mut cond = serde_json::Map::new();
+        cond.insert(path.into(), serde_json::Value::Object(ops));
+        self.parts.push(serde_json::Value::Object(cond));
+        self
+    }
+
+    /// `path` equals `v` (`$eq`; `path` may be `$id`).
+    pub fn eq(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$eq", v.into())
+    }
+    /// `path` does not equal `v` (`$ne`).
+    pub fn ne(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$ne", v.into())
+    }
+    /// `path` > `v` (`$gt`).
+    pub fn gt(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$gt", v.into())
+    }
+    /// `path` >= `v` (`$gte`).
+    pub fn gte(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$gte", v.into())
+    }
+    /// `path` < `v` (`$lt`).
+    pub fn lt(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$lt", v.into())
+    }
+    /// `path` <= `v` (`$lte`).
+    pub fn lte(self, path: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.op(path, "$lte", v.into())
+    }
+    /// `path` is one of `vs` (`$in`).
+    pub fn is_in<V: Into<serde_json::Value>>(
+        self,
+        path: &str,
+        vs: impl IntoIterator<Item = V>,
+    ) -> Self {
+        let list = vs.into_iter().map(Into::into).collect();
+        self.op(path, "$in", serde_json::Value::Array(list))
+    }
+    /// `path` is none of `vs` (`$nin`).
+    pub fn not_in<V: Into<serde_json::Value>>(
+        self,
+        path: &str,
+        vs: impl IntoIterator<Item = V>,
+    ) -> Self {
+        let list = vs.into_iter().map(Into::into).collect();
+        self.op(path, "$nin", serde_json::Value::Array(list))
+    }
+    /// `path` is present (`true`) or absent (`false`) (`$exists`).
+    pub fn exists(self, path: &str, present: bool) -> Self {
+        self.op(path, "$exists", serde_json::Value::Bool(present))
+    }
+    /// At least one of `filters` holds (`$or`).
+    pub fn any_of(mut self, filters: impl IntoIterator<Item = Filter>) -> Self {
+        let list = filters.into_iter().map(|f| f.to_json()).collect();
+        let mut m = serde_json::Map::new();
+        m.insert("$or".into(), serde_json::Value::Array(list));
+        self.parts.push(serde_json::Value::Object(m));
+        self
+    }
+    /// `filter` holds too (to combine built filters).
+    pub fn and(mut self, filter: &Filter) -> Self {
+        self.parts.push(filter.to_json());
+        self
+    }
+    /// `filter` does not hold (`$not`).
+    pub fn not(mut self, filter: &Filter) -> Self {
+        let mut m = serde_json::Map::new();
+        m.insert("$not".into(), filter.to_json());
+        self.parts.push(serde_json::Value::Object(m));
+        self
+    }
+    /// The filter: every condition added, checked as a JSON filter is
+    /// (no condition: every record).
+    pub fn build(self) -> Result<Filter, FilterError> {
+        let json = match self.parts.len() {
+            0 => serde_json::Value::Object(serde_json::Map::new()),
+            1 => self.parts.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut m = serde_json::Map::new();
+                m.insert("$and".into(), serde_json::Value::Array(self.parts));
+                serde_json::Value::Object(m)
+            }
+        };
+        Filter::parse(&json)
     }
 }
 

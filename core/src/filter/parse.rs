@@ -37,8 +37,18 @@ fn operand<T>(path: &str, op: &'static str, needs: &'static str) -> Result<T, Fi
     fail(path, FilterErrorKind::Operand { op, needs })
 }
 
-/// AND of `parts`, without a list around a single part.
-fn and_of(mut parts: Vec<Expr>) -> Expr {
+/// AND of `parts`, nested ANDs spliced in (so equal conditions give
+/// equal filters however they were grouped), without a list around a
+/// single part.
+fn and_of(parts: Vec<Expr>) -> Expr {
+    let mut flat = Vec::with_capacity(parts.len());
+    for p in parts {
+        match p {
+            Expr::And(inner) => flat.extend(inner),
+            p => flat.push(p),
+        }
+    }
+    let mut parts = flat;
     if parts.len() == 1 {
         parts.swap_remove(0)
     } else {
@@ -77,10 +87,10 @@ impl Parser {
                     for (i, f) in list.iter().enumerate() {
                         exprs.push(self.filter(f, &format!("{here}[{i}]"), depth + 1)?);
                     }
-                    if exprs.len() == 1 {
+                    if op == "$and" {
+                        and_of(exprs)
+                    } else if exprs.len() == 1 {
                         exprs.swap_remove(0)
-                    } else if op == "$and" {
-                        Expr::And(exprs)
                     } else {
                         Expr::Or(exprs)
                     }

@@ -184,3 +184,26 @@ fn canonical_json_round_trips() {
     assert!(f(json!({})).is_all());
     assert_eq!(Filter::all().to_json(), json!({}));
 }
+
+#[test]
+fn the_builder_makes_what_json_makes() {
+    let built = Filter::builder()
+        .eq("tenant", "acme")
+        .gte("i", 10)
+        .lt("i", 20.5)
+        .is_in("$id", [json!(3), json!("doc-7")])
+        .exists("x", false)
+        .not(&f(json!({"meta.lang": "de"})))
+        .any_of([f(json!({"a": 1})), f(json!({"b": {"$ne": null}}))])
+        .build()
+        .unwrap();
+    let parsed = f(json!({"$and": [
+        {"tenant": {"$eq": "acme"}}, {"i": {"$gte": 10}}, {"i": {"$lt": 20.5}},
+        {"$id": {"$in": [3, "doc-7"]}}, {"x": {"$exists": false}},
+        {"$not": {"meta.lang": "de"}}, {"$or": [{"a": 1}, {"b": {"$ne": null}}]}
+    ]}));
+    assert_eq!(built, parsed);
+    assert!(Filter::builder().build().unwrap().is_all());
+    let e = Filter::builder().gt("i", true).build().unwrap_err();
+    assert_eq!(e.to_string(), "filter.i: $gt needs a number or a string");
+}

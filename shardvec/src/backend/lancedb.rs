@@ -363,8 +363,14 @@ impl LanceShard {
             .resident
             .get_or_try_init(|| async { self.load().await.map(Arc::new) })
             .await?;
-        let rows = resident.index.rows(filter);
-        let best = resident.vectors.top_k_in(query, top_k, Some(&rows));
+        // The scan is CPU work: off the async workers, as sqlite-vec's.
+        let (r, q, f) = (resident.clone(), query.to_vec(), filter.clone());
+        let best = tokio::task::spawn_blocking(move || {
+            let rows = r.index.rows(&f);
+            r.vectors.top_k_in(&q, top_k, Some(&rows))
+        })
+        .await
+        .map_err(|e| crate::error::Error::task("shard search", e))?;
         best.into_iter()
             .map(|(score, row)| {
                 let row = row as usize;
