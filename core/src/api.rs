@@ -25,6 +25,13 @@ use crate::types::{Probing, SearchResult, ShardDetail, ShardId, SnapshotInfo};
 pub const DEFAULT_TOP_K: usize = 10;
 /// The largest `top_k` a reader accepts, whatever the caller.
 pub const MAX_TOP_K: usize = 4096;
+/// The most shard ids one request may name (repeats included): a
+/// request body must not be able to make a reader dedupe or open an
+/// unbounded list.
+pub const MAX_SHARD_IDS: usize = 4096;
+/// The most results one answer may hold: `top_k` × the distinct shards of
+/// a `/v1/shards/search`.
+pub const MAX_RESULTS: usize = 100_000;
 /// The largest `top_k` a host accepts unless configured otherwise.
 pub const DEFAULT_HOST_MAX_TOP_K: usize = 1000;
 
@@ -161,7 +168,9 @@ pub struct RefreshRecord {
     pub at: chrono::DateTime<chrono::Utc>,
     /// Whether the manifest changed.
     pub changed: bool,
-    /// Why it failed (the old snapshot stayed in service).
+    /// The error code if it failed (the old snapshot stayed in service);
+    /// the details are in the host's log, not in this unauthenticated
+    /// answer.
     pub error: Option<String>,
 }
 

@@ -351,9 +351,23 @@ impl Router {
     }
 
     fn explicit(&self, ids: &[ShardId], out: &mut Vec<ShardId>) -> Result<()> {
+        // First occurrences in order. A short list is deduplicated in the
+        // output itself (no allocation: routing reuses `out`); a long one
+        // through a set, so it costs n log n, not n².
+        const SHORT: usize = 64;
+        if ids.len() <= SHORT {
+            for &id in ids {
+                ShardId::checked(i128::from(id.0), self.num_dbs)?;
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            return Ok(());
+        }
+        let mut seen = alloc::collections::BTreeSet::new();
         for &id in ids {
             ShardId::checked(i128::from(id.0), self.num_dbs)?;
-            if !out.contains(&id) {
+            if seen.insert(id) {
                 out.push(id);
             }
         }
@@ -456,6 +470,84 @@ impl Router {
             all.sort_by(cmp);
             out.extend(all[..p].iter().map(|&(_, i)| ShardId(i)));
         }
+    }
+
+    /// The shards a search that probes until enough rows match
+    /// (`min_results`) may search, in order: the route first (it is this
+    /// list's prefix), then the next-nearest shards — for CLUSTER by
+    /// centroid distance, for LSH the one-bit-flip buckets the route takes
+    /// and then every other shard by the least Hamming distance of a code
+    /// that maps to it (by id when the code has more than 20 bits) — until
+    /// `max_probes` shards (default: every shard). Explicit shard ids,
+    /// EXPLICIT and CEL snapshots: the route alone.
+    ///
+    /// `max_probes` below the route's length is an error, as is
+    /// `max_probes` 0.
+    pub fn probe_order(
+        &self,
+        query: &[f32],
+        opts: &RouteOptions<'_>,
+        max_probes: Option<u32>,
+    ) -> Result<Vec<ShardId>> {
+        let route = self.route(query, opts)?;
+        if let Some(n) = max_probes {
+            if (n as usize) < route.len() || n == 0 {
+                return Err(Error::InvalidRequest(alloc::format!(
+                    "max_probes {n} is below the {} shards routed",
+                    route.len()
+                )));
+            }
+        }
+        let limit = max_probes.unwrap_or(self.num_dbs).min(self.num_dbs) as usize;
+        if opts.shard_ids.is_some() {
+            return Ok(route);
+        }
+        let mut order = Vec::new();
+        match &self.kind {
+            Kind::Cluster { centroids, norms } => {
+                self.cluster_top(query, centroids, norms, self.num_dbs as usize, &mut order);
+            }
+            Kind::Lsh { hyperplanes } => {
+                let code = lsh_code(query, hyperplanes, None);
+                let bits = hyperplanes.rows();
+                lsh_probe(
+                    code,
+                    bits,
+                    self.num_dbs,
+                    self.num_dbs as usize,
+                    &mut order,
+                    None,
+                );
+                let mut rest: Vec<(u32, u32)> = Vec::new();
+                let mut seen = alloc::vec![false; self.num_dbs as usize];
+                for s in &order {
+                    seen[s.index()] = true;
+                }
+                if bits <= 20 {
+                    let mut best = alloc::vec![u32::MAX; self.num_dbs as usize];
+                    for c in 0..(1u64 << bits) {
+                        let shard = (c % u64::from(self.num_dbs)) as usize;
+                        best[shard] = best[shard].min((c ^ code).count_ones());
+                    }
+                    for (id, d) in best.into_iter().enumerate() {
+                        if !seen[id] {
+                            rest.push((d, id as u32));
+                        }
+                    }
+                } else {
+                    for id in 0..self.num_dbs {
+                        if !seen[id as usize] {
+                            rest.push((0, id));
+                        }
+                    }
+                }
+                rest.sort_unstable();
+                order.extend(rest.into_iter().map(|(_, id)| ShardId(id)));
+            }
+            Kind::Explicit | Kind::Cel(_) => return Ok(route),
+        }
+        order.truncate(limit.max(route.len()));
+        Ok(order)
     }
 
     /// The routing decision for `query` with its reasons. `shards()` of the

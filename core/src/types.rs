@@ -202,6 +202,26 @@ pub enum ProbeStop {
     AllShards,
 }
 
+impl Probing {
+    /// The report of a search that found `found` matching rows for
+    /// `min_results` after probing `shards_probed` of `num_dbs` shards.
+    pub fn new(min_results: usize, found: usize, shards_probed: usize, num_dbs: u32) -> Probing {
+        let stop = if found >= min_results {
+            ProbeStop::Enough
+        } else if shards_probed as u64 >= u64::from(num_dbs) {
+            ProbeStop::AllShards
+        } else {
+            ProbeStop::ProbeLimit
+        };
+        Probing {
+            min_results,
+            found,
+            shards_probed,
+            stop,
+        }
+    }
+}
+
 /// How a search with `min_results` went: shards searched and why it
 /// stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

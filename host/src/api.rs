@@ -79,7 +79,33 @@ impl From<Error> for ApiError {
             ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if status.is_server_error() {
+            // The caller learns the kind; the details (store URLs, bucket
+            // and prefix, local cache paths, sources) go to the log only.
+            tracing::error!(code = e.code(), error = %ErrorChain(&e), "request failed");
+            return ApiError::new(status, e.code(), server_error_message(e.code()));
+        }
         ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// The message of a 5xx answer: the code, never the error's details.
+pub(super) fn server_error_message(code: &str) -> String {
+    format!("the host could not serve this request ({code}); details are in its log")
+}
+
+/// An error with its chain of sources, for the log.
+pub(super) struct ErrorChain<'a>(pub(super) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -296,7 +322,8 @@ async fn search(
     opts.routing_context = req.context().map_err(Error::from)?;
     opts.filter = req.filter().map_err(Error::from)?.map(Arc::new);
     opts.min_results = req.min_results;
-    opts.max_probes = req.max_probes;
+    let cap = s.options.max_probes;
+    opts.max_probes = Some(req.max_probes.map_or(cap, |n| n.min(cap)));
     // The routed shards that hold vectors must all be served here (an
     // empty shard is skipped by the search wherever it is), checked on the
     // route and manifest the search itself uses.

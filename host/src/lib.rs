@@ -63,15 +63,20 @@ pub use self::shard_set::ShardSet;
 use shardvec::AsyncShardedVectorReader;
 pub use shardvec_core::api::RefreshRecord;
 
+/// The default of [`HostOptions::max_probes`].
+pub const DEFAULT_MAX_PROBES: u32 = 32;
+
 /// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
-/// `top_k` ≤ 1 000, 30 s per request, no staleness threshold, no periodic
-/// refresh, no demo. `Debug` never shows the token.
+/// `top_k` ≤ 1 000, at most 32 shards searched by a `min_results` search,
+/// 30 s per request, no staleness threshold, no periodic refresh, no demo.
+/// `Debug` never shows the token.
 #[derive(Clone)]
 pub struct HostOptions {
     pub(crate) shards: ShardSet,
     pub(crate) token: Option<String>,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_top_k: usize,
+    pub(crate) max_probes: u32,
     pub(crate) request_timeout: Duration,
     pub(crate) staleness: Option<Duration>,
     pub(crate) refresh_every: Option<Duration>,
@@ -85,6 +90,7 @@ impl std::fmt::Debug for HostOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_top_k", &self.max_top_k)
+            .field("max_probes", &self.max_probes)
             .field("request_timeout", &self.request_timeout)
             .field("staleness", &self.staleness)
             .field("refresh_every", &self.refresh_every)
@@ -100,6 +106,7 @@ impl Default for HostOptions {
             token: None,
             max_body_bytes: 1 << 20,
             max_top_k: shardvec_core::api::DEFAULT_HOST_MAX_TOP_K,
+            max_probes: DEFAULT_MAX_PROBES,
             request_timeout: Duration::from_secs(30),
             staleness: None,
             refresh_every: None,
@@ -136,6 +143,14 @@ impl HostOptions {
     /// Largest `top_k` (400 `top_k_too_large` beyond).
     pub fn max_top_k(mut self, n: usize) -> Self {
         self.max_top_k = n;
+        self
+    }
+
+    /// The most shards a search with `min_results` may search: a request's
+    /// `max_probes` is lowered to it (default 32), so one request cannot
+    /// make the host open every shard of a large snapshot.
+    pub fn max_probes(mut self, n: u32) -> Self {
+        self.max_probes = n.max(1);
         self
     }
 
@@ -243,6 +258,9 @@ impl Host {
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
+                // A refresh slower than the period (a slow store) delays the
+                // next one; missed ticks are not fired back to back.
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
                 loop {
                     tick.tick().await;
@@ -272,10 +290,15 @@ impl Shared {
                 limit,
             }),
         };
+        if let Err(e) = &result {
+            tracing::warn!(code = e.code(), error = %api::ErrorChain(e), "refresh failed; the snapshot served stays");
+        }
+        // `/healthz` needs no token: the record says what kind of failure,
+        // never the bucket, prefix or URL (those are in the log).
         let record = RefreshRecord {
             at: Utc::now(),
             changed: *result.as_ref().unwrap_or(&false),
-            error: result.as_ref().err().map(ToString::to_string),
+            error: result.as_ref().err().map(|e| e.code().to_string()),
         };
         if let Ok(mut last) = self.last_refresh.lock() {
             *last = Some(record);

@@ -1,7 +1,11 @@
 //! The set of shards a host serves, written `0-7,12`.
+//!
+//! Held as sorted, merged inclusive ranges, never as one entry per id: a
+//! list such as `0-4294967295` costs one range, not four billion set
+//! entries built before anything could check it against the snapshot.
 
-use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use shardvec_core::ShardId;
@@ -13,16 +17,37 @@ pub enum ShardSet {
     /// Every shard of whatever snapshot is served.
     #[default]
     All,
-    /// These ids only.
-    Only(BTreeSet<u32>),
+    /// These ids only: sorted, disjoint, non-adjacent inclusive ranges.
+    Only(Vec<RangeInclusive<u32>>),
 }
 
 impl ShardSet {
+    /// The set of `ranges` (any order, overlapping or not).
+    pub fn ranges(mut ranges: Vec<RangeInclusive<u32>>) -> ShardSet {
+        ranges.retain(|r| r.start() <= r.end());
+        ranges.sort_by_key(|r| *r.start());
+        let mut merged: Vec<RangeInclusive<u32>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if u64::from(*r.start()) <= u64::from(*last.end()) + 1 => {
+                    if r.end() > last.end() {
+                        *last = *last.start()..=*r.end();
+                    }
+                }
+                _ => merged.push(r),
+            }
+        }
+        ShardSet::Only(merged)
+    }
+
     /// Whether `id` is served.
     pub fn contains(&self, id: ShardId) -> bool {
         match self {
             ShardSet::All => true,
-            ShardSet::Only(ids) => ids.contains(&id.0),
+            ShardSet::Only(ranges) => {
+                let i = ranges.partition_point(|r| *r.end() < id.0);
+                ranges.get(i).is_some_and(|r| r.contains(&id.0))
+            }
         }
     }
 
@@ -30,10 +55,10 @@ impl ShardSet {
     pub fn ids(&self, num_dbs: u32) -> Vec<ShardId> {
         match self {
             ShardSet::All => (0..num_dbs).map(ShardId).collect(),
-            ShardSet::Only(ids) => ids
+            ShardSet::Only(ranges) => ranges
                 .iter()
-                .copied()
-                .filter(|&i| i < num_dbs)
+                .filter(|r| *r.start() < num_dbs)
+                .flat_map(|r| *r.start()..=(*r.end()).min(num_dbs - 1))
                 .map(ShardId)
                 .collect(),
         }
@@ -43,7 +68,7 @@ impl ShardSet {
     pub fn max(&self) -> Option<u32> {
         match self {
             ShardSet::All => None,
-            ShardSet::Only(ids) => ids.last().copied(),
+            ShardSet::Only(ranges) => ranges.last().map(|r| *r.end()),
         }
     }
 }
@@ -52,7 +77,7 @@ impl FromStr for ShardSet {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut ids = BTreeSet::new();
+        let mut ranges = Vec::new();
         for part in s.split(',').map(str::trim) {
             let num = |t: &str| {
                 t.trim()
@@ -65,39 +90,32 @@ impl FromStr for ShardSet {
                     if lo > hi {
                         return Err(format!("range `{part}` in `{s}` is empty"));
                     }
-                    ids.extend(lo..=hi);
+                    ranges.push(lo..=hi);
                 }
                 None => {
-                    ids.insert(num(part)?);
+                    let id = num(part)?;
+                    ranges.push(id..=id);
                 }
             }
         }
-        Ok(ShardSet::Only(ids))
+        Ok(ShardSet::ranges(ranges))
     }
 }
 
 impl fmt::Display for ShardSet {
     /// `all`, or compact ranges: `0-7,12`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ShardSet::Only(ids) = self else {
+        let ShardSet::Only(ranges) = self else {
             return f.write_str("all");
         };
-        let mut first = true;
-        let mut iter = ids.iter().copied().peekable();
-        while let Some(lo) = iter.next() {
-            let mut hi = lo;
-            while iter.peek() == Some(&(hi + 1)) {
-                hi += 1;
-                iter.next();
-            }
-            if !first {
+        for (i, r) in ranges.iter().enumerate() {
+            if i > 0 {
                 f.write_str(",")?;
             }
-            first = false;
-            if hi == lo {
-                write!(f, "{lo}")?;
+            if r.start() == r.end() {
+                write!(f, "{}", r.start())?;
             } else {
-                write!(f, "{lo}-{hi}")?;
+                write!(f, "{}-{}", r.start(), r.end())?;
             }
         }
         Ok(())
@@ -111,12 +129,29 @@ mod tests {
     #[test]
     fn parses_ids_and_ranges_and_prints_them_back() {
         let s: ShardSet = "12, 0-3,5-5,4".parse().unwrap();
-        let expect: BTreeSet<u32> = [0, 1, 2, 3, 4, 5, 12].into();
-        assert_eq!(s, ShardSet::Only(expect));
+        assert_eq!(s, ShardSet::Only(vec![0..=5, 12..=12]));
         assert_eq!(s.to_string(), "0-5,12");
         assert_eq!(s.ids(6), (0..6).map(ShardId).collect::<Vec<_>>());
         assert!(s.contains(ShardId(12)) && !s.contains(ShardId(6)));
         assert_eq!(s.max(), Some(12));
+    }
+
+    /// Issue 15, item 13: the whole id space is one range, parsed at once
+    /// (it used to build a four-billion-entry set).
+    #[test]
+    fn huge_ranges_cost_nothing() {
+        let started = std::time::Instant::now();
+        let s: ShardSet = "0-4294967295,7".parse().unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(s, ShardSet::Only(vec![0..=u32::MAX]));
+        assert_eq!(s.max(), Some(u32::MAX));
+        assert!(s.contains(ShardId(123_456_789)));
+        assert_eq!(s.ids(3), [ShardId(0), ShardId(1), ShardId(2)]);
+        assert_eq!(s.to_string(), "0-4294967295");
+        let t: ShardSet = "9-10,0-2,3,20".parse().unwrap();
+        assert_eq!(t.to_string(), "0-3,9-10,20");
+        assert!(!t.contains(ShardId(4)) && t.contains(ShardId(10)) && !t.contains(ShardId(21)));
+        assert_eq!(t.ids(10).len(), 5);
     }
 
     #[test]

@@ -163,6 +163,16 @@ pub enum Error {
     /// An argument is out of range (`top_k` 0, a zero worker count, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A build was given a run id that already has objects under the
+    /// prefix: writing it would overwrite that run (possibly the live one),
+    /// and a failed build would then delete it.
+    #[error("run `{run_id}` already has objects under {prefix}; choose another run id")]
+    RunExists {
+        /// The run id asked for.
+        run_id: String,
+        /// The snapshot prefix.
+        prefix: String,
+    },
     /// A caller pinned a manifest that is not the one served (an edge
     /// holding an older or newer snapshot than the host).
     #[error(
@@ -252,7 +262,7 @@ impl Error {
             Error::Core(e) if e.is_request_error() => ErrorKind::InvalidInput,
             Error::Core(_) => ErrorKind::Corrupt,
             Error::BackendNotCompiled { .. } => ErrorKind::Unsupported,
-            Error::StaleManifest { .. } => ErrorKind::Conflict,
+            Error::StaleManifest { .. } | Error::RunExists { .. } => ErrorKind::Conflict,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Closed => ErrorKind::Unavailable,
             Error::Cache { .. }
@@ -277,6 +287,7 @@ impl Error {
             Error::Cache { .. } => "cache",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::StaleManifest { .. } => "stale_manifest",
+            Error::RunExists { .. } => "run_exists",
             Error::Timeout { .. } => "timeout",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",

@@ -169,8 +169,13 @@ impl FlatVectors {
                 let qn = norm(query);
                 for (i, v) in vectors {
                     let vn = self.norms.get(i).copied().unwrap_or(0.0);
+                    // A zero vector has no cosine (the rescore makes it NaN
+                    // and drops it): never let it take a candidate's place.
+                    if vn == 0.0 {
+                        continue;
+                    }
                     let d = match <f32 as SpatialSimilarity>::dot(query, v) {
-                        _ if qn == 0.0 || vn == 0.0 => 1.0,
+                        _ if qn == 0.0 => 1.0,
                         Some(dot) => (1.0 - dot / (f64::from(qn) * f64::from(vn))) as f32,
                         None => f32::NAN,
                     };

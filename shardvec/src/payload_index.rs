@@ -8,7 +8,8 @@
 //! over the columns into a [`RowSet`] bitmap, and the scan then scores only
 //! the rows in the bitmap ([`crate::flat::FlatVectors::top_k_in`]). The
 //! last [`RECENT_FILTERS`] bitmaps are kept per shard (LRU, keyed by the
-//! filter's canonical JSON), so repeated filters — a tenant, a language —
+//! 128-bit XXH3 hash of the filter's canonical JSON: a key is 16 bytes
+//! whatever the filter's size), so repeated filters — a tenant, a language —
 //! cost one bitmap lookup.
 //!
 //! Memory, per shard that saw a filter: the columns (about 24 bytes per
@@ -29,7 +30,7 @@ pub const RECENT_FILTERS: usize = 16;
 #[derive(Debug)]
 pub struct PayloadIndex {
     columns: Columns,
-    recent: Mutex<LruCache<String, Arc<RowSet>>>,
+    recent: Mutex<LruCache<u128, Arc<RowSet>>>,
 }
 
 impl PayloadIndex {
@@ -44,7 +45,7 @@ impl PayloadIndex {
 
     /// The rows matching `filter`.
     pub fn rows(&self, filter: &Filter) -> Arc<RowSet> {
-        let key = filter.to_json().to_string();
+        let key = xxhash_rust::xxh3::xxh3_128(filter.to_json().to_string().as_bytes());
         // A poisoned lock only loses the cache: evaluate without it.
         if let Ok(mut recent) = self.recent.lock() {
             if let Some(hit) = recent.get(&key) {

@@ -4,7 +4,11 @@
 //! search takes one token, waiting (asynchronously) for it when the bucket
 //! is empty. Waiters are served in the order they reserve: a reservation
 //! may drive the balance negative, and each waiter sleeps until its own
-//! token has accrued, so no search starves.
+//! token has accrued, so no search starves. A waiter that is cancelled
+//! (its search timed out or its caller went away) gives its token back, so
+//! under overload with timeouts the debt stays bounded by the waiters that
+//! are still waiting. The state is two numbers, valid whatever a panicking
+//! holder left: a poisoned lock is used as is, never bypassed.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,10 +41,14 @@ impl RateLimiter {
     }
 
     /// How long the caller must wait for its token (reserving it now).
+    fn state(&self) -> std::sync::MutexGuard<'_, (f64, Instant)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn reserve(&self) -> Duration {
-        let Ok(mut s) = self.state.lock() else {
-            return Duration::ZERO;
-        };
+        let mut s = self.state();
         let now = Instant::now();
         let (tokens, last) = *s;
         let refilled =
@@ -55,11 +63,27 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token, waiting for it if needed.
+    /// Takes one token, waiting for it if the bucket is empty. Dropping the
+    /// future before it completes returns the token.
     pub async fn acquire(&self) {
         let wait = self.reserve();
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        if wait.is_zero() {
+            return;
+        }
+        let refund = Refund(Some(self));
+        tokio::time::sleep(wait).await;
+        std::mem::forget(refund);
+    }
+}
+
+/// Returns a reserved token when a waiter is cancelled.
+struct Refund<'a>(Option<&'a RateLimiter>);
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        if let Some(rl) = self.0.take() {
+            let mut s = rl.state();
+            s.0 = (s.0 + 1.0).min(rl.burst);
         }
     }
 }
@@ -85,5 +109,47 @@ mod tests {
         assert!((0.65..0.75).contains(&t), "{t}");
         assert!(RateLimiter::new(0.0, 1).is_err());
         assert!(RateLimiter::new(1.0, 0).is_err());
+    }
+
+    /// Issue 15, item 9: 200 waiters that give up after 10 ms must not
+    /// leave 20 s of debt behind (before the fix, the next search waited
+    /// for every cancelled reservation).
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_waiters_give_their_tokens_back() {
+        let rl = RateLimiter::new(10.0, 1).unwrap();
+        rl.acquire().await;
+        let mut cancelled = 0;
+        for _ in 0..200 {
+            // Most give up; every tenth finds a token refilled meanwhile.
+            if tokio::time::timeout(Duration::from_millis(10), rl.acquire())
+                .await
+                .is_err()
+            {
+                cancelled += 1;
+            }
+        }
+        assert!(cancelled >= 150, "{cancelled} cancelled");
+        let start = tokio::time::Instant::now();
+        rl.acquire().await;
+        let t = start.elapsed().as_secs_f64();
+        assert!(t <= 0.1 + 1e-6, "waited {t} s after cancelled waiters");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poisoned_lock_still_limits() {
+        let rl = std::sync::Arc::new(RateLimiter::new(10.0, 1).unwrap());
+        let r = rl.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = r.state.lock().unwrap();
+            panic!("poison");
+        })
+        .join();
+        assert!(rl.state.is_poisoned());
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            rl.acquire().await;
+        }
+        let t = start.elapsed().as_secs_f64();
+        assert!((0.19..0.21).contains(&t), "{t}");
     }
 }

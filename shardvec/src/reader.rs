@@ -39,7 +39,7 @@ use lru::LruCache;
 use serde::Serialize;
 use shardvec_core::snapshot::Loaded;
 use shardvec_core::{
-    merge, Filter, Manifest, ManifestRef, ProbeStop, Probing, RouteOptions, Router, RoutingContext,
+    merge, Filter, Manifest, ManifestRef, Probing, RouteOptions, Router, RoutingContext,
     SearchResult, ShardDetail, ShardId, SnapshotInfo, Strategy,
 };
 use tokio::sync::OnceCell;
@@ -58,6 +58,7 @@ use crate::source;
 /// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
 pub use shardvec_core::api::MAX_TOP_K;
 pub use shardvec_core::api::{HealthStatus, ShardHits};
+use shardvec_core::api::{MAX_RESULTS, MAX_SHARD_IDS};
 
 /// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
 /// unbounded shard cache, 8 concurrent shard searches, no store options,
@@ -496,7 +497,7 @@ impl AsyncShardedVectorReader {
     ) -> std::result::Result<SearchResponse, E> {
         let started = Instant::now();
         let planned = self.plan(query, top_k, opts);
-        let (state, route, targets) = match planned {
+        let (state, route, targets, order) = match planned {
             Ok(p) => p,
             Err(e) => {
                 self.report(Err(&e), top_k);
@@ -510,14 +511,18 @@ impl AsyncShardedVectorReader {
             filter: opts.filter.clone(),
         };
         let first = self.search_targets(&state, &sq, &targets).await;
-        let result = match (first, opts.min_results) {
-            (Ok(per_shard), Some(min)) if opts.probes_further(&state.router) => {
-                self.probe_further(
-                    &state, &sq, opts, min, route, targets, per_shard, &mut check,
-                )
-                .await?
+        let result = match (first, opts.min_results, order) {
+            (Ok(per_shard), Some(min), Some(order)) => {
+                let searched = Searched {
+                    per_shard,
+                    num_shards_queried: targets.len(),
+                    route,
+                    probing: None,
+                };
+                self.probe_further(&state, &sq, min, order, searched, &mut check)
+                    .await
             }
-            (first, _) => first.map(|per_shard| Searched {
+            (first, _, _) => first.map(|per_shard| Searched {
                 per_shard,
                 num_shards_queried: targets.len(),
                 route,
@@ -536,88 +541,63 @@ impl AsyncShardedVectorReader {
         Ok(result?)
     }
 
-    /// Searches the next shards in routing order, a batch of `num_probes`
-    /// at a time, until `min` matching rows were found (module docs).
-    #[allow(clippy::too_many_arguments)]
-    async fn probe_further<E: From<Error>>(
+    /// Searches the next shards of `order` (the route is its prefix), a
+    /// batch of as many shards as were routed at a time, until `min`
+    /// matching rows were found (module docs). A shard `check` refuses (a
+    /// host that does not serve it) is skipped, not searched.
+    async fn probe_further<E>(
         &self,
         state: &Arc<State>,
         sq: &ShardQuery,
-        opts: &SearchOptions,
         min: usize,
-        mut route: Vec<ShardId>,
-        mut targets: Vec<ShardId>,
-        mut per_shard: Vec<Vec<SearchResult>>,
+        order: Vec<ShardId>,
+        mut s: Searched,
         check: &mut impl FnMut(&[ShardId]) -> std::result::Result<(), E>,
-    ) -> std::result::Result<Result<Searched>, E> {
-        let batch = route.len().max(1);
-        let num_dbs = state.manifest.num_dbs();
-        let limit = match opts.max_probes {
-            Some(n) if (n as usize) < route.len() => {
-                return Ok(Err(Error::InvalidArgument(format!(
-                    "max_probes {n} is below the {} shards routed",
-                    route.len()
-                ))))
-            }
-            Some(n) => n.min(num_dbs),
-            None => num_dbs,
-        };
-        // The first `limit` shards in routing order; the route is its prefix.
-        let order = state
-            .router
-            .route(&sq.vector, &opts.route_options().num_probes(limit.max(1)));
-        let order = match order {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e.into())),
-        };
+    ) -> Result<Searched> {
+        let batch = s.route.len().max(1);
         let found = |per_shard: &[Vec<SearchResult>]| per_shard.iter().map(Vec::len).sum::<usize>();
-        while found(&per_shard) < min && route.len() < order.len() {
-            let next: Vec<ShardId> =
-                order[route.len()..(route.len() + batch).min(order.len())].to_vec();
+        while found(&s.per_shard) < min && s.route.len() < order.len() {
+            let end = (s.route.len() + batch).min(order.len());
+            let next: Vec<ShardId> = order[s.route.len()..end].to_vec();
             let more: Vec<ShardId> = next
                 .iter()
                 .copied()
-                .filter(|s| state.manifest.shard(*s).is_some())
+                .filter(|&sid| state.manifest.shard(sid).is_some() && check(&[sid]).is_ok())
                 .collect();
-            check(&more)?;
-            match self.search_targets(state, sq, &more).await {
-                Ok(lists) => per_shard.extend(lists),
-                Err(e) => return Ok(Err(e)),
-            }
-            route.extend(next);
-            targets.extend(more);
+            s.per_shard
+                .extend(self.search_targets(state, sq, &more).await?);
+            s.route.extend(next);
+            s.num_shards_queried += more.len();
         }
-        let found = found(&per_shard);
-        let stop = if found >= min {
-            ProbeStop::Enough
-        } else if route.len() as u64 >= u64::from(num_dbs) {
-            ProbeStop::AllShards
-        } else {
-            ProbeStop::ProbeLimit
-        };
-        Ok(Ok(Searched {
-            per_shard,
-            num_shards_queried: targets.len(),
-            probing: Some(Probing {
-                min_results: min,
-                found,
-                shards_probed: route.len(),
-                stop,
-            }),
-            route,
-        }))
+        let found = found(&s.per_shard);
+        s.probing = Some(Probing::new(
+            min,
+            found,
+            s.route.len(),
+            state.manifest.num_dbs(),
+        ));
+        Ok(s)
     }
 
-    /// The state searched, the route, and the routed shards that hold
-    /// vectors.
+    /// The state searched, the route, the routed shards that hold vectors,
+    /// and, for a search that may probe further, the order it probes in.
+    #[allow(clippy::type_complexity)]
     fn plan(
         &self,
         query: &[f32],
         top_k: usize,
         opts: &SearchOptions,
-    ) -> Result<(Arc<State>, Vec<ShardId>, Vec<ShardId>)> {
+    ) -> Result<(Arc<State>, Vec<ShardId>, Vec<ShardId>, Option<Vec<ShardId>>)> {
         let state = self.current()?;
         check_top_k(top_k)?;
+        if let Some(ids) = &opts.shard_ids {
+            if ids.len() > MAX_SHARD_IDS {
+                return Err(Error::InvalidArgument(format!(
+                    "{} shard ids; at most {MAX_SHARD_IDS}",
+                    ids.len()
+                )));
+            }
+        }
         if let Some(min) = opts.min_results {
             if min > top_k {
                 return Err(Error::InvalidArgument(format!(
@@ -626,12 +606,21 @@ impl AsyncShardedVectorReader {
             }
         }
         let route = state.router.route(query, &opts.route_options())?;
+        let order = if opts.probes_further(&state.router) {
+            Some(
+                state
+                    .router
+                    .probe_order(query, &opts.route_options(), opts.max_probes)?,
+            )
+        } else {
+            None
+        };
         let targets: Vec<ShardId> = route
             .iter()
             .copied()
             .filter(|s| state.manifest.shard(*s).is_some())
             .collect();
-        Ok((state, route, targets))
+        Ok((state, route, targets, order))
     }
 
     /// Tells the metrics hook how a search ended.
@@ -678,12 +667,25 @@ impl AsyncShardedVectorReader {
             }
             check_top_k(top_k)?;
             state.router.check_query(query)?;
+            if shards.len() > MAX_SHARD_IDS {
+                return Err(Error::InvalidArgument(format!(
+                    "{} shard ids; at most {MAX_SHARD_IDS}",
+                    shards.len()
+                )));
+            }
             let mut ids: Vec<ShardId> = Vec::with_capacity(shards.len());
+            let mut seen = std::collections::BTreeSet::new();
             for &sid in shards {
                 ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
-                if !ids.contains(&sid) {
+                if seen.insert(sid) {
                     ids.push(sid);
                 }
+            }
+            if ids.len().saturating_mul(top_k) > MAX_RESULTS {
+                return Err(Error::InvalidArgument(format!(
+                    "{} shards × top_k {top_k} is more than {MAX_RESULTS} results",
+                    ids.len()
+                )));
             }
             let targets: Vec<ShardId> = ids
                 .iter()
@@ -961,16 +963,33 @@ impl AsyncShardedVectorReader {
         if let Some(m) = &self.inner.options.metrics {
             m.shard_cache(sid, slot.initialized());
         }
-        slot.get_or_try_init(|| async {
-            let started = Instant::now();
-            let (kind, handle) = self.open_shard(state, sid).await?;
-            if let Some(m) = &self.inner.options.metrics {
-                m.shard_opened(sid, kind, started.elapsed());
+        if let Some(handle) = slot.get() {
+            return Ok(handle.clone());
+        }
+        // The open (download, integrity check, loading) runs in its own
+        // task, detached from this caller: a caller that stops waiting (a
+        // host's request timeout drops its future) leaves it running to
+        // completion, and every caller meanwhile waits on the same slot, so
+        // a shard slower to open than one request's time limit is opened
+        // once and then served, instead of being restarted (and its partial
+        // download deleted) by each request.
+        let opening = tokio::spawn({
+            let reader = self.clone();
+            let state = state.clone();
+            async move {
+                slot.get_or_try_init(|| async {
+                    let started = Instant::now();
+                    let (kind, handle) = reader.open_shard(&state, sid).await?;
+                    if let Some(m) = &reader.inner.options.metrics {
+                        m.shard_opened(sid, kind, started.elapsed());
+                    }
+                    Ok::<_, Error>(handle)
+                })
+                .await
+                .cloned()
             }
-            Ok(handle)
-        })
-        .await
-        .cloned()
+        });
+        opening.await.map_err(|e| Error::task("shard open", e))?
     }
 
     async fn open_shard(

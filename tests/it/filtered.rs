@@ -633,6 +633,50 @@ fn the_cli_filters() {
         assert!(h["payload"]["i"].as_f64().unwrap() < 900.0);
         assert!(h["shard_id"].is_u64());
     }
+    // Probing from the command line: a CLUSTER snapshot, a filter that
+    // matches nothing, --min-results with and without --max-probes.
+    let cluster = Case::load("sqlitevec_cluster_cosine");
+    let probe = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "search".to_string(),
+            "--prefix".into(),
+            cluster.dir.to_str().unwrap().into(),
+            "--local-root".into(),
+            dir.path().join("cache2").to_str().unwrap().into(),
+            "--query".into(),
+            serde_json::to_string(&cluster.recorded.queries[0].query).unwrap(),
+            "--num-probes".into(),
+            "1".into(),
+            "--filter".into(),
+            r#"{"tenant": "nobody"}"#.into(),
+            "--min-results".into(),
+            "2".into(),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = std::process::Command::new(shardvec_e2e::shardvec_bin())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = probe(&["--max-probes", "3"]);
+    assert_eq!(
+        v["probing"],
+        json!({"min_results": 2, "found": 0, "shards_probed": 3, "stop": "probe_limit"})
+    );
+    assert_eq!(v["route"].as_array().unwrap().len(), 3);
+    let v = probe(&[]);
+    assert_eq!(v["probing"]["stop"], "all_shards");
+    assert_eq!(
+        v["probing"]["shards_probed"],
+        cluster.recorded.snapshot_info.num_dbs
+    );
     let out = run(&["--filter", r#"{"i": {"$gt": []}}"#]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -640,4 +684,53 @@ fn the_cli_filters() {
         err.contains("filter.i: $gt needs a number or a string"),
         "{err}"
     );
+}
+
+/// LSH probing reaches every shard: with 3 bits and 4 shards the one-bit
+/// flips of a code reach 3 shards at most; the probe order goes on by
+/// Hamming distance to the fourth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lsh_probing_reaches_every_shard() {
+    use shardvec::writer::{self, Input, Record, StrategyConfig, WriterOptions};
+    let records: Vec<Record> = (0..200)
+        .map(|i| {
+            let v: Vec<f32> = (0..6)
+                .map(|d| ((i * 5 + d * 11) as f32 * 0.61).cos())
+                .collect();
+            Record::new(VectorId::Int(i), v).payload(json!({"i": i}))
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("snap");
+    let opts = WriterOptions::new(4, Metric::L2, StrategyConfig::Lsh { num_hash_bits: 3 })
+        .num_probes(1)
+        .seed(4);
+    writer::build(prefix.to_str().unwrap(), &Input::memory(records), &opts)
+        .await
+        .unwrap();
+    let reader = AsyncShardedVectorReader::open(
+        prefix.to_str().unwrap(),
+        dir.path().join("c"),
+        ReaderOptions::new(),
+    )
+    .await
+    .unwrap();
+    let nothing = Filter::parse(&json!({"i": {"$lt": 0}})).unwrap();
+    for q in [[0.3f32; 6], [-0.2, 0.9, 0.1, -0.7, 0.4, 0.0]] {
+        let r = reader
+            .search(
+                &q,
+                5,
+                &SearchOptions::new().filter(nothing.clone()).min_results(1),
+            )
+            .await
+            .unwrap();
+        let mut probed: Vec<u32> = r.route.iter().map(|s| s.0).collect();
+        assert_eq!(r.probing.unwrap().stop, ProbeStop::AllShards, "{probed:?}");
+        probed.sort();
+        assert_eq!(probed, [0, 1, 2, 3]);
+        // The route of one probe is the order's first entry.
+        let one = reader.route(&q, &SearchOptions::new()).unwrap();
+        assert_eq!(r.route[..1], one[..]);
+    }
 }

@@ -17,6 +17,7 @@ mod host;
 mod peer_readers;
 mod peer_routing;
 mod reader_behaviour;
+mod reliability;
 mod s3;
 mod wire;
 mod writer_roundtrip;

@@ -3,6 +3,7 @@
 //! transient faults in front of it, and host servers on loopback.
 
 pub mod fault_proxy;
+pub mod fault_store;
 pub mod filter_oracle;
 pub mod fixtures;
 pub mod host;

@@ -316,7 +316,7 @@ describe('filtered edge search on a snapshot of known vectors', () => {
     const q = queries()[0];
     const bad = [
       [{ topK: 10, minResults: 11 }, 'minResults 11 is above topK 10', { top_k: 10, min_results: 11 }],
-      [{ numProbes: 2, minResults: 1, maxProbes: 1 }, 'maxProbes 1 is below the 2 shards routed', { num_probes: 2, min_results: 1, max_probes: 1 }],
+      [{ numProbes: 2, minResults: 1, maxProbes: 1 }, 'invalid request: max_probes 1 is below the 2 shards routed', { num_probes: 2, min_results: 1, max_probes: 1 }],
       [{ minResults: -1 }, /^Error: minResults must be an integer in 0\.\.=4096, got -1$/],
       [{ minResults: 2.5 }, /minResults must be an integer/],
       [{ minResults: 1, maxProbes: 'all' }, /maxProbes must be an integer/],

@@ -43,8 +43,7 @@ use shardvec_core::api::{
 };
 use shardvec_core::snapshot::{self, LoadError, Object, Source};
 use shardvec_core::{
-    merge, CurrentPointer, Filter, Manifest, ManifestRef, ProbeStop, Probing, SearchResult,
-    ShardId, Strategy,
+    merge, CurrentPointer, Filter, Manifest, ManifestRef, Probing, SearchResult, ShardId, Strategy,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -679,25 +678,14 @@ impl Inner {
         let route = router
             .route(query, &call.opts.route_options())
             .map_err(js_err)?;
-        // The native reader's probe-further plan (shardvec's reader.rs,
-        // `probe_further`): the first `limit` shards in routing order, of
-        // which the route is the prefix.
+        // The native reader's probe-further plan, from the core: the order
+        // the shards are probed in (the route is its prefix), at most
+        // `maxProbes` long.
         let further = match call.probes_further(snapshot) {
             None => None,
             Some(min) => {
-                let num_dbs = router.num_dbs();
-                let limit = match call.max_probes {
-                    Some(n) if (n as usize) < route.len() => {
-                        return Err(js_err(format!(
-                            "maxProbes {n} is below the {} shards routed",
-                            route.len()
-                        )))
-                    }
-                    Some(n) => n.min(num_dbs),
-                    None => num_dbs,
-                };
                 let order = router
-                    .route(query, &call.opts.route_options().num_probes(limit.max(1)))
+                    .probe_order(query, &call.opts.route_options(), call.max_probes)
                     .map_err(js_err)?;
                 Some((min, order))
             }
@@ -729,20 +717,12 @@ impl Inner {
                 outcomes.extend(more);
                 probed.extend_from_slice(next);
             }
-            let found = found(&outcomes);
-            let stop = if found >= min {
-                ProbeStop::Enough
-            } else if probed.len() as u64 >= u64::from(router.num_dbs()) {
-                ProbeStop::AllShards
-            } else {
-                ProbeStop::ProbeLimit
-            };
-            probing = Some(Probing {
-                min_results: min,
-                found,
-                shards_probed: probed.len(),
-                stop,
-            });
+            probing = Some(Probing::new(
+                min,
+                found(&outcomes),
+                probed.len(),
+                router.num_dbs(),
+            ));
         }
         Ok(Attempt::Done(Searched {
             route: probed.into_iter().map(|s| s.0).collect(),

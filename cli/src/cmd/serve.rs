@@ -34,6 +34,13 @@ pub struct ServeArgs {
     /// Open every served shard before listening.
     #[arg(long)]
     preload: bool,
+    /// Most shards held open at once (least recently used closed first);
+    /// default: every shard searched stays open.
+    #[arg(long)]
+    max_open_shards: Option<std::num::NonZeroUsize>,
+    /// The most shards a search with min_results may search.
+    #[arg(long, default_value_t = shardvec_host::DEFAULT_MAX_PROBES)]
+    max_probes: u32,
     /// Largest top_k accepted.
     #[arg(long, default_value_t = 1000)]
     max_top_k: usize,
@@ -64,18 +71,18 @@ pub async fn run(a: &ServeArgs) -> Result<(), BoxError> {
         .try_init();
     let metrics = Arc::new(HostMetrics::default());
     let root = a.local_root.clone().unwrap_or_else(default_root);
-    let reader = AsyncShardedVectorReader::open(
-        &a.store.prefix,
-        root,
-        a.sqlite_scan.apply(
-            ReaderOptions::new()
-                .store_options(a.store.options())
-                .metrics(metrics.clone()),
-        ),
-    )
-    .await?;
+    let mut reader_opts = ReaderOptions::new()
+        .store_options(a.store.options())
+        .metrics(metrics.clone());
+    if let Some(n) = a.max_open_shards {
+        reader_opts = reader_opts.max_cached_shards(n);
+    }
+    let reader =
+        AsyncShardedVectorReader::open(&a.store.prefix, root, a.sqlite_scan.apply(reader_opts))
+            .await?;
     let mut opts = HostOptions::new()
         .max_top_k(a.max_top_k)
+        .max_probes(a.max_probes)
         .max_body_bytes(a.max_body_bytes)
         .request_timeout(Duration::from_millis(a.timeout_ms));
     if let Some(s) = &a.shards {

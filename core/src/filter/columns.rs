@@ -10,9 +10,14 @@
 //! logic (`$and`, `$or`, `$not`) is bitmap intersection, union and
 //! complement.
 //!
-//! Memory: 24 bytes per (row, field present in any payload), plus each
-//! distinct string once per column and array elements 24 bytes each. A
-//! 100 000-row shard with three payload fields holds about 7 MB.
+//! Columns are sparse: a column holds a cell for each row whose payload
+//! has the field, not one per row, so memory is proportional to the
+//! payloads themselves whatever their shape — a payload with keys of its
+//! own (`{"scores": {"<doc-id>": 0.3}}`) makes many small columns, not a
+//! rows × paths matrix. About 28 bytes per field present in a row (with
+//! each nested object's own path counted), each distinct string once per
+//! column, array elements 24 bytes each: a 100 000-row shard with three
+//! payload fields holds about 8 MB.
 //!
 //! [`Filter::select`]: super::Filter::select
 
@@ -75,7 +80,6 @@ impl RowSet {
 /// One cell: a field's value in one row.
 #[derive(Debug, Clone, Copy)]
 enum Cell {
-    Missing,
     Null,
     Bool(bool),
     Num(Num),
@@ -87,8 +91,11 @@ enum Cell {
     Many(u32),
 }
 
+/// One field's values: `(row, cell)` for the rows that have the field, in
+/// row order (absent rows are missing).
 #[derive(Debug, Default)]
 struct Column {
+    rows: Vec<u32>,
     cells: Vec<Cell>,
     strs: Vec<String>,
     many: Vec<Vec<Cell>>,
@@ -101,7 +108,7 @@ impl Column {
             Cell::Bool(b) => ScalarRef::Bool(b),
             Cell::Num(n) => ScalarRef::Num(n),
             Cell::Str(i) => ScalarRef::Str(self.strs.get(i as usize)?),
-            Cell::Missing | Cell::Compound | Cell::Many(_) => return None,
+            Cell::Compound | Cell::Many(_) => return None,
         })
     }
 
@@ -119,20 +126,22 @@ impl Column {
             Cell::Str(i) => str_hits.get(i as usize).copied().unwrap_or(false),
             c => self.scalar(c).is_some_and(|v| hit(cond, v)),
         };
-        let mut out = RowSet::none(rows);
-        for row in 0..rows {
-            let cell = self.cells.get(row).copied().unwrap_or(Cell::Missing);
+        // Rows without the field all get the verdict on a missing field;
+        // the rows that have it are then decided one by one.
+        let mut out = if outcome(cond, false, false) {
+            RowSet::all(rows)
+        } else {
+            RowSet::none(rows)
+        };
+        for (&row, &cell) in self.rows.iter().zip(&self.cells) {
             let verdict = match cell {
-                Cell::Missing => outcome(cond, false, false),
                 Cell::Many(i) => {
                     let items = self.many.get(i as usize).map_or(&[][..], Vec::as_slice);
                     outcome(cond, true, items.iter().any(|&c| scalar_hit(c)))
                 }
                 c => outcome(cond, true, scalar_hit(c)),
             };
-            if verdict {
-                out.bits.insert(row);
-            }
+            out.bits.set(row as usize, verdict);
         }
         out
     }
@@ -162,6 +171,7 @@ impl Columns {
     pub fn heap_bytes(&self) -> usize {
         let col = |c: &Column| {
             c.cells.capacity() * core::mem::size_of::<Cell>()
+                + c.rows.capacity() * core::mem::size_of::<u32>()
                 + c.strs.iter().map(|s| s.capacity() + 24).sum::<usize>()
                 + c.many
                     .iter()
@@ -233,6 +243,7 @@ impl ColumnsBuilder {
                 Cell::Str(intern(&mut self.id_strings, &mut self.columns.ids.strs, s))
             }
         };
+        self.columns.ids.rows.push(row as u32);
         self.columns.ids.cells.push(cell);
         if let Some(Value::Object(obj)) = payload {
             self.flatten(row, "", obj, 1);
@@ -265,7 +276,7 @@ impl ColumnsBuilder {
                 Value::Object(_) => Cell::Compound,
                 v => scalar_cell(v, strings, &mut col.strs).unwrap_or(Cell::Compound),
             };
-            col.cells.resize(row, Cell::Missing);
+            col.rows.push(row as u32);
             col.cells.push(cell);
             if let Value::Object(inner) = value {
                 if depth < MAX_PATH_SEGMENTS {
@@ -275,11 +286,10 @@ impl ColumnsBuilder {
         }
     }
 
-    /// The columns, every one `rows` long.
+    /// The columns.
     pub fn finish(mut self) -> Columns {
-        let rows = self.columns.rows;
         for col in self.columns.fields.values_mut() {
-            col.cells.resize(rows, Cell::Missing);
+            col.rows.shrink_to_fit();
             col.cells.shrink_to_fit();
         }
         self.columns

@@ -36,8 +36,9 @@
 //! - **Types never mix.** A condition matches only values of its operand's
 //!   type: `{"i": 5}` does not match `"5"`, `{"i": {"$gt": 1}}` does not
 //!   match `"2"` or `true`. Numbers compare as numbers whatever their JSON
-//!   spelling (`10`, `10.0` and `1e1` are equal); two integers compare
-//!   exactly (all of `i64` and `u64`), an integer and a fraction as `f64`.
+//!   spelling (`10`, `10.0` and `1e1` are equal), and exactly: all of
+//!   `i64` and `u64`, and an integer against a fraction without rounding
+//!   the integer (`9007199254740993` is above `9007199254740992.0`).
 //!   Strings compare lexicographically by their UTF-8 bytes.
 //! - **Missing fields** never match a comparison (`$eq $gt $gte $lt $lte
 //!   $in`), including `$eq: null`, which matches only an explicit `null`
@@ -53,12 +54,19 @@
 //!   object value is present for `$exists` but matches no comparison.
 //! - **Ids.** `$id` is the record id: an integer id matches numbers, a
 //!   string id matches strings (`{"$id": 3}` does not match the id `"3"`).
-//!   Records without a payload have only `$id`.
+//!   Records without a payload have only `$id`. LanceDB shards store every
+//!   id as text (the reference's schema), so there an integer id *is* the
+//!   string `"3"`: filter LanceDB snapshots by `$id` with strings.
+//! - **`$ne: null`** matches every record whose field is not an explicit
+//!   `null`, records *without* the field included (it is the negation of
+//!   `$eq: null`); MongoDB's idiom for "has a non-null value" is
+//!   `{"f": {"$exists": true, "$ne": null}}` here.
 //!
 //! # Bounds
 //!
-//! A filter nests at most [`MAX_DEPTH`] levels and holds at most
-//! [`MAX_TERMS`] conditions and list values altogether; a field path has at
+//! A filter nests at most [`MAX_DEPTH`] levels (`$and`, `$or`, `$not`
+//! around a condition) and holds at most [`MAX_TERMS`] filter objects,
+//! conditions and list values altogether; a field path has at
 //! most [`MAX_PATH_SEGMENTS`] segments. Past them, or on any malformed
 //! part, parsing fails with a [`FilterError`] that names the place in the
 //! filter (`filter.$or[1].i: $gte needs a number or a string`).
@@ -80,7 +88,7 @@ use crate::types::VectorId;
 
 /// Deepest nesting of a filter (objects and lists).
 pub const MAX_DEPTH: usize = 32;
-/// Most conditions and list values in one filter.
+/// Most filter objects, conditions and list values in one filter.
 pub const MAX_TERMS: usize = 10_000;
 /// Most segments in one field path (`a.b.c` has 3).
 pub const MAX_PATH_SEGMENTS: usize = 16;
@@ -245,21 +253,44 @@ impl Num {
         }
     }
 
-    fn as_f64(self) -> f64 {
-        match self {
-            Num::Int(i) => i as f64,
-            Num::UInt(u) => u as f64,
-            Num::Float(f) => f,
-        }
-    }
-
-    /// Numeric order: exact between integers, `f64` otherwise.
+    /// Numeric order, exact for every pair: integers as integers, an
+    /// integer against a fraction by the fraction's floor (no rounding of
+    /// the integer to `f64`), fractions as `f64`. A total order on the
+    /// finite numbers JSON can spell (`None` only for a NaN, which no
+    /// parsed filter or payload holds).
     pub(crate) fn cmp_num(self, other: Num) -> Option<core::cmp::Ordering> {
-        match (self.as_int(), other.as_int()) {
-            (Some(a), Some(b)) => Some(a.cmp(&b)),
-            _ => self.as_f64().partial_cmp(&other.as_f64()),
+        match (self.as_int(), other.as_int(), self, other) {
+            (Some(a), Some(b), _, _) => Some(a.cmp(&b)),
+            (Some(a), None, _, Num::Float(f)) => cmp_int_float(a, f),
+            (None, Some(b), Num::Float(f), _) => {
+                cmp_int_float(b, f).map(core::cmp::Ordering::reverse)
+            }
+            (_, _, Num::Float(a), Num::Float(b)) => a.partial_cmp(&b),
+            _ => None,
         }
     }
+}
+
+/// `i` against the finite `f`, exactly.
+fn cmp_int_float(i: i128, f: f64) -> Option<core::cmp::Ordering> {
+    use core::cmp::Ordering;
+    if f.is_nan() {
+        return None;
+    }
+    // Every i64/u64 lies strictly inside ±2^127.
+    const LIMIT: f64 = 1.7e38;
+    if f >= LIMIT {
+        return Some(Ordering::Less);
+    }
+    if f <= -LIMIT {
+        return Some(Ordering::Greater);
+    }
+    let floor = libm::floor(f);
+    let whole = floor as i128; // exact: |floor| < 2^127
+    Some(match i.cmp(&whole) {
+        Ordering::Equal if floor < f => Ordering::Less,
+        o => o,
+    })
 }
 
 /// Why a filter was refused, and where.

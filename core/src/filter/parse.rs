@@ -18,8 +18,27 @@ const SCALARS: &str = "a list of scalars (null, boolean, number or string)";
 const ORDERED: &str = "a number or a string";
 const FILTERS: &str = "a non-empty list of filter objects";
 
+/// How deep the JSON may nest while parsing (a guard for the recursion;
+/// the bound users see is [`MAX_DEPTH`] on the parsed expression, which
+/// the canonical JSON of any accepted filter respects too).
+const JSON_NESTING: usize = 4 * MAX_DEPTH;
+
 pub(super) fn parse(json: &Value) -> Result<Expr, FilterError> {
-    Parser { terms: 0 }.filter(json, "filter", 0)
+    let expr = Parser { terms: 0 }.filter(json, "filter", 0)?;
+    if depth(&expr) > MAX_DEPTH {
+        return fail("filter", FilterErrorKind::TooDeep);
+    }
+    Ok(expr)
+}
+
+/// Nesting of an expression: a condition is 1, each `$and`, `$or`,
+/// `$not` around it adds 1.
+fn depth(e: &Expr) -> usize {
+    match e {
+        Expr::And(parts) | Expr::Or(parts) => 1 + parts.iter().map(depth).max().unwrap_or(0),
+        Expr::Not(inner) => 1 + depth(inner),
+        Expr::Field(..) => 1,
+    }
 }
 
 struct Parser {
@@ -67,12 +86,15 @@ impl Parser {
 
     /// A filter object at `path`.
     fn filter(&mut self, json: &Value, path: &str, depth: usize) -> Result<Expr, FilterError> {
-        if depth > MAX_DEPTH {
+        if depth > JSON_NESTING {
             return fail(path, FilterErrorKind::TooDeep);
         }
         let Some(obj) = json.as_object() else {
             return fail(path, FilterErrorKind::NotAnObject);
         };
+        // Every filter object counts, `{}` included: a list of ten
+        // thousand empty filters is as much work as ten thousand terms.
+        self.count(path, 1)?;
         let mut parts = Vec::with_capacity(obj.len());
         for (key, value) in obj {
             let here = format!("{path}.{key}");
@@ -125,7 +147,7 @@ impl Parser {
         path: &str,
         depth: usize,
     ) -> Result<Expr, FilterError> {
-        if depth > MAX_DEPTH {
+        if depth > JSON_NESTING {
             return fail(path, FilterErrorKind::TooDeep);
         }
         let ops = match value {

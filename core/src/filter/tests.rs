@@ -207,3 +207,38 @@ fn the_builder_makes_what_json_makes() {
     let e = Filter::builder().gt("i", true).build().unwrap_err();
     assert_eq!(e.to_string(), "filter.i: $gt needs a number or a string");
 }
+
+/// Review findings: the bound is on the expression, so a filter that
+/// parses has canonical JSON that parses; numbers compare exactly beyond
+/// 2^53; empty filter objects count as terms.
+#[test]
+fn bounds_hold_for_canonical_json_and_numbers_are_exact() {
+    for n in 0..=MAX_DEPTH {
+        let mut v = json!({"i": {"$gt": 1, "$lt": 2}});
+        for _ in 0..n {
+            v = json!({ "$not": v });
+        }
+        if let Ok(filter) = Filter::parse(&v) {
+            let again = Filter::parse(&filter.to_json()).expect("canonical JSON parses");
+            assert_eq!(again, filter);
+        } else {
+            assert!(n + 2 > MAX_DEPTH, "depth {n} refused");
+        }
+    }
+    let big = 9_007_199_254_740_993_i64; // 2^53 + 1
+    let f1 = f(json!({"i": {"$in": [big, 9_007_199_254_740_992.0]}}));
+    let f2 = f(json!({"i": {"$in": [9_007_199_254_740_992.0, big]}}));
+    assert_eq!(f1, f2);
+    for (v, want) in [(big, true), (big - 1, true), (big + 1, false)] {
+        let p = json!({ "i": v });
+        assert_eq!(f1.matches(&VectorId::Int(0), Some(&p)), want, "{v}");
+    }
+    let gt = f(json!({"i": {"$gt": 9_007_199_254_740_992.0}}));
+    assert!(gt.matches(&VectorId::Int(0), Some(&json!({ "i": big }))));
+    assert!(f(json!({"i": {"$lt": 2.5}})).matches(&VectorId::Int(0), Some(&json!({"i": 2}))));
+    assert!(!f(json!({"i": {"$lt": -2.5}})).matches(&VectorId::Int(0), Some(&json!({"i": -2}))));
+    assert!(f(json!({"i": {"$gt": -2.5}})).matches(&VectorId::Int(0), Some(&json!({"i": -2}))));
+    assert!(f(json!({"i": u64::MAX})).matches(&VectorId::Int(0), Some(&json!({ "i": u64::MAX }))));
+    let empties: Vec<Value> = (0..MAX_TERMS).map(|_| json!({})).collect();
+    assert!(err(json!({ "$or": empties })).contains("more than"));
+}

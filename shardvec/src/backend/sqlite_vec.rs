@@ -36,7 +36,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, Mutex, Once};
 
 use futures::future::BoxFuture;
 use rusqlite::{Connection, OpenFlags};
@@ -177,8 +177,9 @@ pub struct SqliteVecShard {
     pool: Mutex<Vec<Connection>>,
     /// The vectors and their rowids ([`SqliteVecScan::InMemory`]).
     resident: Option<Resident>,
-    /// Payload columns, built by the first filtered search.
-    payloads: OnceLock<Arc<Payloads>>,
+    /// Payload columns, built by the first filtered search (under the
+    /// lock: concurrent first searches wait for one build).
+    payloads: Mutex<Option<Arc<Payloads>>>,
 }
 
 /// The payload index of a shard, rows in `rowids` order.
@@ -207,7 +208,7 @@ impl SqliteVecShard {
             source: source.clone(),
             pool: Mutex::new(Vec::new()),
             resident: None,
-            payloads: OnceLock::new(),
+            payloads: Mutex::new(None),
         };
         let conn = shard.connect()?;
         let tables: Vec<String> = conn
@@ -406,12 +407,18 @@ impl SqliteVecShard {
 
     /// The payload index, built on first use.
     fn payloads(&self) -> Result<Arc<Payloads>> {
-        if let Some(p) = self.payloads.get() {
+        // Held while building (on a blocking thread): a second first search
+        // waits instead of building a second copy.
+        let mut slot = self
+            .payloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
         }
-        // Two first filtered searches may both build it; one wins.
         let built = Arc::new(self.build_payloads()?);
-        Ok(self.payloads.get_or_init(|| built).clone())
+        *slot = Some(built.clone());
+        Ok(built)
     }
 
     /// Decodes every id and payload into columns, rows in the order of

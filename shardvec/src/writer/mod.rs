@@ -339,8 +339,20 @@ impl RunKeys {
 
 /// Builds a snapshot of `input` at `prefix` and publishes it.
 pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<BuildSummary> {
-    let started = Instant::now();
     let location = SnapshotLocation::open(prefix, &opts.store_options)?;
+    build_at(location, input, opts).await
+}
+
+/// [`build`] into an already open location: any `object_store` store,
+/// wrapped as the caller likes (metrics, throttling, fault injection),
+/// through [`SnapshotLocation::from_store`]. `opts.store_options` are not
+/// used.
+pub async fn build_at(
+    location: SnapshotLocation,
+    input: &Input,
+    opts: &WriterOptions,
+) -> Result<BuildSummary> {
+    let started = Instant::now();
     let num_dbs = opts.num_dbs;
     if num_dbs == 0 || num_dbs > MAX_NUM_DBS {
         return Err(Error::InvalidArgument(format!(
@@ -359,6 +371,18 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
     let run = RunKeys {
         run_id: opts.run_id.clone().unwrap_or_else(uuid4),
     };
+    // A chosen run id must be new: never write over (and on failure clean
+    // up) another run's objects.
+    if opts.run_id.is_some() {
+        for dir in run_dirs(&run.run_id) {
+            if !location.list(&dir).await?.is_empty() {
+                return Err(Error::RunExists {
+                    run_id: run.run_id.clone(),
+                    prefix: location.url().to_string(),
+                });
+            }
+        }
+    }
     let mut timings = Timings::default();
 
     // Phase 1: routing artefacts.
@@ -500,9 +524,16 @@ pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<
     timings.publish_ms = ms(t);
     let manifest_url = match published {
         Ok(url) => url,
-        Err(e) => {
+        Err(f) if f.maybe_live => return Err(f.error),
+        Err(f) => {
             cleanup(&location, &run).await;
-            return Err(e);
+            if let Some(key) = f.manifest_key {
+                // The orphan manifest, which `history`/`rollback` would offer.
+                if let Err(e) = location.store().delete(&location.path(&key)).await {
+                    tracing::warn!(key, error = %e, "cannot remove the manifest of a failed publish");
+                }
+            }
+            return Err(f.error);
         }
     };
     timings.total_ms = ms(started);
@@ -733,14 +764,41 @@ async fn upload(
     Ok(())
 }
 
+/// Why a publish failed, and what of it is in the store.
+struct PublishFailure {
+    error: Error,
+    /// The manifest's key, if it was uploaded (an orphan to remove).
+    manifest_key: Option<String>,
+    /// `_CURRENT` may name this run: its PUT failed and reading it back
+    /// failed too. Nothing of the run may be removed then.
+    maybe_live: bool,
+}
+
+impl From<Error> for PublishFailure {
+    fn from(error: Error) -> Self {
+        PublishFailure {
+            error,
+            manifest_key: None,
+            maybe_live: false,
+        }
+    }
+}
+
 /// Writes the manifest, checks it, uploads it, then points `_CURRENT` at
 /// it. Returns the manifest's URL.
+///
+/// A failed `_CURRENT` PUT is not proof that `_CURRENT` is unchanged: the
+/// store may have applied it and lost the answer (a timeout). `_CURRENT` is
+/// then read back: naming this manifest, the publish succeeded; naming
+/// another, it failed and the run may be removed; unreadable, the outcome
+/// is unknown and the run's objects must stay (removing them could delete
+/// the live snapshot's shards).
 async fn publish(
     location: &SnapshotLocation,
     manifest: &Manifest,
     artefacts: RoutingArtefacts,
     staging: &std::path::Path,
-) -> Result<String> {
+) -> std::result::Result<String, PublishFailure> {
     let image = manifest::write_image(manifest, &staging.join(MANIFEST_FILE))?;
     let published_at = now();
     let key = manifest_key(&manifest_dir_name(&published_at, &manifest.build.run_id));
@@ -754,9 +812,37 @@ async fn publish(
         url: url.clone(),
         source,
     })?;
-    put_bytes(location, &key, image).await?;
-    set_current(location, &url, &manifest.build.run_id).await?;
-    Ok(url)
+    if let Err(error) = put_bytes(location, &key, image).await {
+        // Even a failed PUT may have been applied: remove it with the run.
+        return Err(PublishFailure {
+            error,
+            manifest_key: Some(key),
+            maybe_live: false,
+        });
+    }
+    let Err(error) = set_current(location, &url, &manifest.build.run_id).await else {
+        return Ok(url);
+    };
+    let store = crate::manifest_store::ObjectManifestStore::new(location.clone());
+    match crate::manifest_store::ManifestStore::load_current(&store).await {
+        Ok(Some(current)) if current.manifest_ref == url => {
+            tracing::warn!(error = %error, manifest = %url, "the _CURRENT PUT reported an error but was applied: published");
+            Ok(url)
+        }
+        Ok(_) => Err(PublishFailure {
+            error,
+            manifest_key: Some(key),
+            maybe_live: false,
+        }),
+        Err(read) => {
+            tracing::error!(error = %error, read_back = %read, manifest = %url, "_CURRENT may name this run: keeping its objects");
+            Err(PublishFailure {
+                error,
+                manifest_key: Some(key),
+                maybe_live: true,
+            })
+        }
+    }
 }
 
 pub use crate::manifest_store::set_current;

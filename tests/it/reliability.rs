@@ -1,0 +1,324 @@
+//! Reliability, round two (issue 15): failures found by reading the code,
+//! each confirmed with a test that failed before its fix.
+//!
+//! - A shard slower to open than the host's request timeout: the open runs
+//!   to completion detached from the request, once, and is then served.
+//! - A failed `_CURRENT` PUT: the writer reads `_CURRENT` back before
+//!   removing anything; a PUT that was applied (its answer lost) is a
+//!   publish, one that was not removes the run *and* its orphan manifest,
+//!   and an unreadable `_CURRENT` keeps everything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::memory::InMemory;
+use object_store::throttle::{ThrottleConfig, ThrottledStore};
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::json;
+use shardvec::writer::{self, Input, Record, StrategyConfig, WriterOptions};
+use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions, SnapshotLocation};
+use shardvec_cli::bench::CountingStore;
+use shardvec_core::{Metric, ShardId, VectorId};
+use shardvec_e2e::fault_store::{FaultStore, PutFault};
+use shardvec_e2e::host::{post, TestHost};
+use shardvec_e2e::Case;
+use shardvec_host::{HostMetrics, HostOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_slower_to_open_than_the_timeout_opens_once_and_is_served() {
+    let case = Case::load("sqlitevec_cluster_cosine");
+    let memory = Arc::new(InMemory::new());
+    for key in &case.recorded.objects {
+        let rel = key.strip_prefix(&format!("{}/", case.name)).unwrap();
+        let bytes = std::fs::read(case.dir.join(rel)).unwrap();
+        memory.put(&rel.into(), bytes.into()).await.unwrap();
+    }
+    let throttled = Arc::new(ThrottledStore::new(memory, ThrottleConfig::default()));
+    let counting = Arc::new(CountingStore::new(throttled.clone()));
+    let location = SnapshotLocation::from_store(
+        counting.clone(),
+        object_store::path::Path::from(""),
+        case.dir.to_str().unwrap(),
+    );
+    let metrics = Arc::new(HostMetrics::default());
+    let root = tempfile::tempdir().unwrap();
+    let reader = AsyncShardedVectorReader::open_at(location, root.path(), ReaderOptions::new())
+        .await
+        .unwrap();
+    // Every read of the store now takes 800 ms; a request may take 300.
+    throttled.config_mut(|c| c.wait_get_per_call = Duration::from_millis(800));
+    let opts = HostOptions::new().request_timeout(Duration::from_millis(300));
+    let host = TestHost::serve(reader, opts, metrics, root).await;
+    let client = reqwest::Client::new();
+    let q = &case.recorded.queries[0];
+    let body = json!({"query": q.query, "top_k": q.top_k, "shard_ids": [3]});
+    let reads_before = counting.requests();
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    let answer = loop {
+        let (status, v) = post(&client, &format!("{}/v1/search", host.url), &body).await;
+        statuses.push(status);
+        if status == 200 {
+            break v;
+        }
+        assert_eq!(status, 504, "{v}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never served: {statuses:?}"
+        );
+    };
+    assert!(statuses[0] == 504 && statuses.len() >= 2, "{statuses:?}");
+    // One open: listing the shard folder, a HEAD and a GET of shard.db, however
+    // many requests timed out meanwhile (each used to start its own).
+    let reads = counting.requests() - reads_before;
+    assert!(
+        reads <= 3,
+        "{reads} store reads for one shard open ({statuses:?})"
+    );
+    let hits = answer["results"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h["shard_id"] == 3));
+}
+
+fn records(n: usize, salt: f32) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = (0..8)
+                .map(|d| ((i * 7 + d * 13) as f32 * 0.37 + salt).sin())
+                .collect();
+            Record::new(VectorId::Int(i as i64), v).payload(json!({"i": i}))
+        })
+        .collect()
+}
+
+fn options() -> WriterOptions {
+    WriterOptions::new(4, Metric::L2, StrategyConfig::Lsh { num_hash_bits: 3 })
+        .num_probes(2)
+        .seed(9)
+}
+
+/// Every key under the store, sorted.
+async fn keys(store: &Arc<InMemory>) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut k: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    k.sort();
+    k
+}
+
+/// A snapshot published once (run A), then a second build (run B) whose
+/// `_CURRENT` PUT fails as `fault` says.
+async fn second_publish_with(
+    fault: PutFault,
+    unreadable_current: bool,
+) -> (
+    Arc<InMemory>,
+    Vec<String>,
+    shardvec::Result<writer::BuildSummary>,
+) {
+    let memory = Arc::new(InMemory::new());
+    let plain = SnapshotLocation::from_store(memory.clone(), "".into(), "memory:///snap");
+    writer::build_at(plain, &Input::memory(records(120, 0.0)), &options())
+        .await
+        .unwrap();
+    let before = keys(&memory).await;
+    let mut store = FaultStore::new(memory.clone(), "_CURRENT", fault);
+    if unreadable_current {
+        store = store.failing_gets();
+    }
+    let faulty = SnapshotLocation::from_store(Arc::new(store), "".into(), "memory:///snap");
+    let second = writer::build_at(faulty, &Input::memory(records(150, 1.0)), &options()).await;
+    (memory, before, second)
+}
+
+async fn open(memory: &Arc<InMemory>) -> AsyncShardedVectorReader {
+    let loc = SnapshotLocation::from_store(memory.clone(), "".into(), "memory:///snap");
+    let root = tempfile::tempdir().unwrap().keep();
+    AsyncShardedVectorReader::open_at(loc, root, ReaderOptions::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_current_put_applied_but_reported_failed_is_a_publish() {
+    let (memory, _, second) = second_publish_with(PutFault::ApplyThenFail, false).await;
+    let summary = second.expect("the PUT was applied: published");
+    // `_CURRENT` names run B, and every shard of run B is still there.
+    let reader = open(&memory).await;
+    assert_eq!(reader.snapshot_info().unwrap().run_id, summary.run_id);
+    assert_eq!(reader.snapshot_info().unwrap().total_vectors, 150);
+    let all: Vec<ShardId> = (0..4).map(ShardId).collect();
+    let r = reader
+        .search(&[0.1; 8], 150, &SearchOptions::new().shard_ids(all))
+        .await
+        .expect("run B's shards are intact");
+    assert_eq!(r.results.len(), 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_current_put_removes_the_run_and_its_orphan_manifest() {
+    let (memory, before, second) = second_publish_with(PutFault::Refuse, false).await;
+    let e = second.unwrap_err();
+    assert!(e.to_string().contains("_CURRENT"), "{e}");
+    // Exactly run A's objects remain: no shard, artefact or manifest of B.
+    assert_eq!(keys(&memory).await, before);
+    let reader = open(&memory).await;
+    assert_eq!(reader.snapshot_info().unwrap().total_vectors, 120);
+    let loc = SnapshotLocation::from_store(memory.clone(), "".into(), "memory:///snap");
+    assert_eq!(shardvec::history::history(&loc).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_publish_outcome_removes_nothing() {
+    let (memory, before, second) = second_publish_with(PutFault::ApplyThenFail, true).await;
+    assert!(second.is_err());
+    // `_CURRENT` was written (it names run B) but could not be read back:
+    // every object of run B must still be there.
+    let after = keys(&memory).await;
+    assert!(after.len() > before.len(), "run B's objects were removed");
+    assert!(before.iter().all(|k| after.contains(k)));
+    let reader = open(&memory).await;
+    assert_eq!(reader.snapshot_info().unwrap().total_vectors, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_health_name_no_paths_or_urls() {
+    let case = Case::load("sqlitevec_lsh_l2");
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("snap");
+    shardvec_e2e::copy_dir(&case.dir, &prefix);
+    let secret_path = prefix.to_str().unwrap().to_string();
+    let host = TestHost::start(&secret_path, HostOptions::new()).await;
+    let client = reqwest::Client::new();
+    // Damage every shard file: a search answers 502, without paths.
+    for entry in walk(&prefix) {
+        if entry.ends_with("shard.db") {
+            std::fs::write(&entry, b"not a database").unwrap();
+        }
+    }
+    let q = &case.recorded.queries[0];
+    let body = json!({"query": q.query, "top_k": 3, "shard_ids": [0]});
+    let (status, v) = post(&client, &format!("{}/v1/search", host.url), &body).await;
+    assert!(status >= 500, "{status} {v}");
+    let text = v.to_string();
+    assert!(
+        !text.contains(&secret_path) && !text.contains("fixtures"),
+        "{text}"
+    );
+    assert!(text.contains("details are in its log"), "{text}");
+    // A failed refresh: /healthz (no token needed) says only the code.
+    std::fs::write(prefix.join("_CURRENT"), b"{ corrupt").unwrap();
+    let (status, _) = post(&client, &format!("{}/v1/refresh", host.url), &json!({})).await;
+    assert!(status >= 500);
+    let (_, health) = shardvec_e2e::host::get(&client, &format!("{}/healthz", host.url)).await;
+    let err = health["last_refresh"]["error"].as_str().unwrap();
+    assert!(
+        !err.is_empty() && err.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "{health}"
+    );
+    assert!(!health.to_string().contains(&secret_path), "{health}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_cannot_ask_for_unbounded_work() {
+    use shardvec_core::api::{MAX_RESULTS, MAX_SHARD_IDS};
+    let case = Case::load("sqlitevec_lsh_l2");
+    let host = TestHost::start(case.dir.to_str().unwrap(), HostOptions::new()).await;
+    let client = reqwest::Client::new();
+    let q = &case.recorded.queries[0].query;
+    // Far more ids than allowed (all valid, repeated): refused at once.
+    let many: Vec<u32> = (0..MAX_SHARD_IDS as u32 + 1).map(|i| i % 6).collect();
+    for endpoint in ["search", "shards/search"] {
+        let started = Instant::now();
+        let (status, v) = post(
+            &client,
+            &format!("{}/v1/{endpoint}", host.url),
+            &json!({"query": q, "top_k": 5, "shard_ids": many}),
+        )
+        .await;
+        assert_eq!(status, 400, "{v}");
+        assert!(v.to_string().contains("at most 4096"), "{v}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    // The allowed number of repeats dedupes to the six shards, in order.
+    let ok: Vec<u32> = (0..MAX_SHARD_IDS as u32).map(|i| 5 - i % 6).collect();
+    let (status, v) = post(
+        &client,
+        &format!("{}/v1/shards/search", host.url),
+        &json!({"query": q, "top_k": 2, "shard_ids": ok}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let order: Vec<u64> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shard_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [5, 4, 3, 2, 1, 0]);
+    // Shards × top_k past the results cap: 32 shards × top_k 4096.
+    let memory = Arc::new(InMemory::new());
+    let loc = SnapshotLocation::from_store(memory.clone(), "".into(), "memory:///wide");
+    let wide = WriterOptions::new(32, Metric::L2, StrategyConfig::Lsh { num_hash_bits: 5 }).seed(2);
+    writer::build_at(loc.clone(), &Input::memory(records(100, 0.5)), &wide)
+        .await
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let reader = AsyncShardedVectorReader::open_at(loc, root.path(), ReaderOptions::new())
+        .await
+        .unwrap();
+    let all: Vec<ShardId> = (0..32).map(ShardId).collect();
+    let q = [0.2f32; 8];
+    const { assert!(32 * 4096 > MAX_RESULTS && 24 * 4096 <= MAX_RESULTS) };
+    let e = reader
+        .search_shards(&q, 4096, &all, None, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("more than 100000 results"), "{e}");
+    let r = reader
+        .search_shards(&q, 4096, &all[..24], None, None)
+        .await
+        .unwrap();
+    assert_eq!(r.shards.len(), 24);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_run_id_is_refused_before_anything_is_written() {
+    let memory = Arc::new(InMemory::new());
+    let loc = SnapshotLocation::from_store(memory.clone(), "".into(), "memory:///snap");
+    let opts = options().run_id("nightly");
+    writer::build_at(loc.clone(), &Input::memory(records(80, 0.0)), &opts)
+        .await
+        .unwrap();
+    let before = keys(&memory).await;
+    let e = writer::build_at(loc, &Input::memory(records(90, 2.0)), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), shardvec::ErrorKind::Conflict);
+    assert!(
+        e.to_string().contains("run `nightly` already has objects"),
+        "{e}"
+    );
+    assert_eq!(keys(&memory).await, before, "the live run was touched");
+    assert_eq!(
+        open(&memory).await.snapshot_info().unwrap().total_vectors,
+        80
+    );
+}

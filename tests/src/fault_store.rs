@@ -1,0 +1,150 @@
+//! An `object_store` wrapper that makes chosen PUTs fail, before or after
+//! the inner store applied them: a lost answer (the store wrote the object,
+//! the client saw an error) is the failure a retry cannot tell from a
+//! write that never happened.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// What a PUT of the chosen key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutFault {
+    /// Fails without writing.
+    Refuse,
+    /// Writes, then reports an error (the answer was lost).
+    ApplyThenFail,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct FaultStore {
+    inner: Arc<dyn ObjectStore>,
+    /// PUTs of keys ending with this fail.
+    suffix: String,
+    fault: PutFault,
+    /// Also fail GETs of that key (reading it back fails too).
+    fail_gets: bool,
+    faults: AtomicUsize,
+}
+
+impl FaultStore {
+    /// Faults every PUT of a key ending with `suffix`.
+    pub fn new(inner: Arc<dyn ObjectStore>, suffix: &str, fault: PutFault) -> FaultStore {
+        FaultStore {
+            inner,
+            suffix: suffix.to_string(),
+            fault,
+            fail_gets: false,
+            faults: AtomicUsize::new(0),
+        }
+    }
+
+    /// GETs of the key fail too.
+    pub fn failing_gets(mut self) -> FaultStore {
+        self.fail_gets = true;
+        self
+    }
+
+    /// Faults injected so far.
+    pub fn faults(&self) -> usize {
+        self.faults.load(Ordering::SeqCst)
+    }
+
+    fn hit(&self, location: &Path) -> bool {
+        location.as_ref().ends_with(&self.suffix)
+    }
+
+    fn error(&self, location: &Path) -> object_store::Error {
+        self.faults.fetch_add(1, Ordering::SeqCst);
+        object_store::Error::Generic {
+            store: "FaultStore",
+            source: format!("injected fault on {location}").into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FaultStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FaultStore({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FaultStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        if !self.hit(location) {
+            return self.inner.put_opts(location, payload, opts).await;
+        }
+        if self.fault == PutFault::ApplyThenFail {
+            self.inner.put_opts(location, payload, opts).await?;
+        }
+        Err(self.error(location))
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        if self.fail_gets && self.hit(location) {
+            return Err(self.error(location));
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        if self.fail_gets && self.hit(location) {
+            return Err(self.error(location));
+        }
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
