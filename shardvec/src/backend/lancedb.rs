@@ -191,7 +191,7 @@ pub struct LanceShard {
     table: lancedb::Table,
     source: ShardSource,
     distance: LanceDistance,
-    /// The shard in memory, loaded by the first filtered search.
+    /// The shard in memory, loaded by the first filtered search or scan.
     resident: OnceCell<Arc<Resident>>,
 }
 
@@ -352,6 +352,13 @@ impl LanceShard {
         })
     }
 
+    /// The shard in memory, loaded on first use.
+    async fn resident(&self) -> Result<&Arc<Resident>> {
+        self.resident
+            .get_or_try_init(|| async { self.load().await.map(Arc::new) })
+            .await
+    }
+
     /// The exact top-`top_k` among the rows matching `filter`.
     async fn search_filtered(
         &self,
@@ -359,10 +366,7 @@ impl LanceShard {
         top_k: usize,
         filter: &shardvec_core::Filter,
     ) -> Result<Vec<SearchResult>> {
-        let resident = self
-            .resident
-            .get_or_try_init(|| async { self.load().await.map(Arc::new) })
-            .await?;
+        let resident = self.resident().await?;
         // The scan is CPU work: off the async workers, as sqlite-vec's.
         let (r, q, f) = (resident.clone(), query.to_vec(), filter.clone());
         let best = tokio::task::spawn_blocking(move || {
@@ -398,32 +402,14 @@ impl LanceShard {
 
 impl ShardSearcher for LanceShard {
     fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>> {
+        // The rows the filtered path holds (loaded once, kept for filters).
         Box::pin(async move {
-            let q = self
-                .table
-                .query()
-                .select(lancedb::query::Select::columns(&["id", "vector"]));
-            let batches = self.run(&q, "scan").await?;
-            let mut out = Vec::new();
-            for b in &batches {
-                let ids = b
-                    .column_by_name("id")
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                    .ok_or_else(|| self.source.error("`id` is not a utf8 column"))?;
-                let vectors = b
-                    .column_by_name("vector")
-                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
-                    .ok_or_else(|| self.source.error("`vector` is not a fixed-size list"))?;
-                for i in 0..b.num_rows() {
-                    let v = vectors.value(i);
-                    let v = v
-                        .as_any()
-                        .downcast_ref::<Float32Array>()
-                        .ok_or_else(|| self.source.error("`vector` items are not float32"))?;
-                    out.push((VectorId::Str(ids.value(i).to_string()), v.values().to_vec()));
-                }
-            }
-            Ok(out)
+            let r = self.resident().await?;
+            Ok(r.ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| Some((VectorId::Str(id.clone()), r.vectors.row(i)?.to_vec())))
+                .collect())
         })
     }
 
