@@ -250,6 +250,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// A malformed request the body parser refused (400).
     pub const BAD_REQUEST: &str = "bad_request";
+    /// More requests in flight than the host takes (503, `Retry-After`).
+    pub const OVERLOADED: &str = "overloaded";
     /// A malformed payload filter (400); the message names the place.
     pub const INVALID_FILTER: &str = "invalid_filter";
 }

@@ -41,6 +41,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(shared.options.max_body_bytes))
+        .layer(from_fn_with_state(shared.clone(), limit_requests))
         .layer(from_fn_with_state(shared.clone(), count_requests))
         .with_state(shared)
 }
@@ -200,6 +201,44 @@ async fn count_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) 
     let resp = next.run(req).await;
     s.metrics.request(&endpoint, resp.status().as_u16());
     resp
+}
+
+/// Load shedding and the time limit of the whole request: past
+/// `max_in_flight` requests, 503 `overloaded` with `Retry-After` at once
+/// (`/healthz` is never shed); every request — reading its body included,
+/// which a trickling client can stretch — ends by the request timeout.
+async fn limit_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let health = req.uri().path() == "/healthz";
+    let _slot = if health {
+        None
+    } else {
+        match s.in_flight.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                let mut resp = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::OVERLOADED,
+                    format!(
+                        "more than {} requests in flight; retry shortly",
+                        s.options.max_in_flight
+                    ),
+                )
+                .into_response();
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return resp;
+            }
+        }
+    };
+    let limit = s.options.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::from(Error::Timeout {
+            what: "the request",
+            limit,
+        })
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

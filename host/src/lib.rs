@@ -47,6 +47,7 @@
 mod api;
 mod error;
 mod prometheus;
+mod server;
 mod shard_set;
 
 use std::future::Future;
@@ -68,7 +69,9 @@ pub const DEFAULT_MAX_PROBES: u32 = 32;
 
 /// Options of a host. Defaults: every shard, no token, 1 MiB bodies,
 /// `top_k` ≤ 1 000, at most 32 shards searched by a `min_results` search,
-/// 30 s per request, no staleness threshold, no periodic refresh, no demo.
+/// 30 s per request (body included), 10 s to send a request head, 1 024
+/// connections, 256 requests in flight, 30 s to shut down, no staleness
+/// threshold, no periodic refresh, no demo.
 /// `Debug` never shows the token.
 #[derive(Clone)]
 pub struct HostOptions {
@@ -78,6 +81,10 @@ pub struct HostOptions {
     pub(crate) max_top_k: usize,
     pub(crate) max_probes: u32,
     pub(crate) request_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) shutdown_deadline: Duration,
     pub(crate) staleness: Option<Duration>,
     pub(crate) refresh_every: Option<Duration>,
     pub(crate) demo_dir: Option<PathBuf>,
@@ -92,6 +99,10 @@ impl std::fmt::Debug for HostOptions {
             .field("max_top_k", &self.max_top_k)
             .field("max_probes", &self.max_probes)
             .field("request_timeout", &self.request_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("shutdown_deadline", &self.shutdown_deadline)
             .field("staleness", &self.staleness)
             .field("refresh_every", &self.refresh_every)
             .field("demo_dir", &self.demo_dir)
@@ -108,6 +119,10 @@ impl Default for HostOptions {
             max_top_k: shardvec_core::api::DEFAULT_HOST_MAX_TOP_K,
             max_probes: DEFAULT_MAX_PROBES,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_in_flight: 256,
+            shutdown_deadline: Duration::from_secs(30),
             staleness: None,
             refresh_every: None,
             demo_dir: None,
@@ -154,9 +169,37 @@ impl HostOptions {
         self
     }
 
-    /// Time limit of one search or refresh (504 `timeout` beyond).
+    /// Time limit of one request, from its head to its answer: reading
+    /// the body, the search or refresh (504 `timeout` beyond).
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
+        self
+    }
+
+    /// Time a connection has to send a complete request head (at the
+    /// start, and between keep-alive requests); closed beyond.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+
+    /// Most connections open at once; a new one past it is closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Most requests handled at once (`/healthz` aside); past it, 503
+    /// `overloaded` with `Retry-After: 1`, at once.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// After the shutdown signal, how long requests in flight may take
+    /// to finish; connections still open then are dropped.
+    pub fn shutdown_deadline(mut self, d: Duration) -> Self {
+        self.shutdown_deadline = d;
         self
     }
 
@@ -195,6 +238,8 @@ struct Shared {
     token_digest: Option<[u8; 32]>,
     metrics: Arc<HostMetrics>,
     last_refresh: Mutex<Option<RefreshRecord>>,
+    /// Requests in flight ([`HostOptions::max_in_flight`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Host {
@@ -224,6 +269,7 @@ impl Host {
             shared: Arc::new(Shared {
                 reader,
                 token_digest: options.token.as_deref().map(api::token_digest),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight)),
                 options,
                 metrics,
                 last_refresh: Mutex::new(None),
@@ -247,7 +293,9 @@ impl Host {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops
-    /// accepting connections and waits for in-flight requests. Runs the
+    /// accepting connections and waits for in-flight requests, at most
+    /// [`HostOptions::shutdown_deadline`]. Slow clients meet the limits of
+    /// the `server` module (header-read timeout, connection cap). Runs the
     /// periodic refresh, if configured, meanwhile.
     pub async fn serve(
         self,
@@ -270,9 +318,12 @@ impl Host {
                 }
             })
         });
-        let result = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = server::Limits {
+            header_read_timeout: self.shared.options.header_read_timeout,
+            max_connections: self.shared.options.max_connections,
+            shutdown_deadline: self.shared.options.shutdown_deadline,
+        };
+        let result = server::serve(listener, self.router(), limits, shutdown).await;
         if let Some(task) = refresher {
             task.abort();
         }

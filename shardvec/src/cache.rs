@@ -19,6 +19,12 @@
 //! a snapshot flipping between publishes re-uses each cached version
 //! (pruning old versions is left to the operator for now).
 //!
+//! `local_root` is created private (`0700`), and an existing one that is
+//! world-writable and not owned by this user is refused ([`Error::Cache`]):
+//! another local user could plant shard bytes there (a fallback such as
+//! `/tmp/shardvec`). A world-writable folder of one's own (a sticky `/tmp`
+//! itself) is allowed.
+//!
 //! All file-system work runs on tokio's blocking pool.
 
 use std::fs::{self, File, OpenOptions};
@@ -115,6 +121,10 @@ pub async fn ensure(
     for (name, _) in &identity.files {
         check_name(name, shard)?;
     }
+    {
+        let root = local_root.to_path_buf();
+        blocking(local_root.to_path_buf(), move || secure_root(&root)).await?;
+    }
     let dir = shard_dir(local_root, shard);
     let version = dir.join(identity.version_name());
     {
@@ -201,6 +211,42 @@ pub async fn ensure(
     }
     drop(lock);
     Ok(version)
+}
+
+/// Creates `root` private, or checks that an existing one is not open to
+/// other users (module docs).
+fn secure_root(root: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        match fs::metadata(root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root),
+            Err(e) => Err(e),
+            Ok(m) => {
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                if m.mode() & 0o002 != 0 && m.uid() != me {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{} is world-writable and owned by another user (uid {}); \
+                             choose a local root of your own",
+                            root.display(),
+                            m.uid()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        fs::create_dir_all(root)
+    }
 }
 
 /// Moves a cached version that turned out damaged (its files have the

@@ -322,3 +322,320 @@ async fn a_reused_run_id_is_refused_before_anything_is_written() {
         80
     );
 }
+
+/// A real `shardvec serve` process on 127.0.0.1, its address read from
+/// its `listening on http://...` line.
+struct ServeProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServeProcess {
+    fn start(prefix: &str, root: &std::path::Path, extra: &[&str]) -> ServeProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(shardvec_e2e::shardvec_bin())
+            .args([
+                "serve",
+                "--prefix",
+                prefix,
+                "--listen",
+                "127.0.0.1:0",
+                "--local-root",
+            ])
+            .arg(root)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        ServeProcess { child, addr }
+    }
+
+    fn sigterm(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    fn exits_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether the server closed `s` (EOF or reset) within `limit`.
+async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An answer (408, 504): keep reading until the close.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Issue 15, item 3: half-sent request lines are closed after the
+/// header-read timeout; a trickling body ends at the request timeout;
+/// SIGTERM while connections are held exits within the shutdown deadline;
+/// past the connection cap a new connection is closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_cannot_hold_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let case = Case::load("sqlitevec_lsh_l2");
+    let root = tempfile::tempdir().unwrap();
+    let mut serve = ServeProcess::start(
+        case.dir.to_str().unwrap(),
+        root.path(),
+        &[
+            "--header-timeout-ms",
+            "600",
+            "--timeout-ms",
+            "1500",
+            "--shutdown-deadline-ms",
+            "2000",
+            "--max-connections",
+            "8",
+        ],
+    );
+    // Half request lines: closed after the header timeout.
+    let mut half = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(&serve.addr).await.unwrap();
+        s.write_all(b"GET /heal").await.unwrap();
+        half.push(s);
+    }
+    let started = Instant::now();
+    for s in &mut half {
+        assert!(
+            closed_within(s, Duration::from_secs(5)).await,
+            "a half request line was kept open"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    // A body trickling one byte every 100 ms: cut at the request timeout.
+    let mut slow = TcpStream::connect(&serve.addr).await.unwrap();
+    slow.write_all(b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        loop {
+            if slow.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut buf = [0u8; 512];
+            if let Ok(Ok(n)) = tokio::time::timeout(
+                Duration::from_millis(1),
+                tokio::io::AsyncReadExt::read(&mut slow, &mut buf),
+            )
+            .await
+            {
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+        }
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).to_string(),
+        )
+    });
+    let (took, answer) = trickle.await.unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "trickling body held for {took:?}"
+    );
+    assert!(answer.is_empty() || answer.contains("504"), "{answer}");
+    // The cap: 8 held connections, the ninth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(&serve.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ninth = TcpStream::connect(&serve.addr).await.unwrap();
+    let _ = ninth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed_within(&mut ninth, Duration::from_millis(400)).await,
+        "a ninth connection was served"
+    );
+    drop(held);
+    // SIGTERM while half request lines and a trickling body are held: the
+    // process exits within the deadline.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(&serve.addr).await.unwrap();
+        s.write_all(b"POST /v1/sea").await.unwrap();
+        held.push(s);
+    }
+    let mut body = TcpStream::connect(&serve.addr).await.unwrap();
+    body.write_all(b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+        .await
+        .unwrap();
+    let dribble = tokio::spawn(async move {
+        for _ in 0..100 {
+            if body.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    serve.sigterm();
+    let status = serve.exits_within(Duration::from_secs(5));
+    assert!(status.is_some(), "still running 5 s after SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    dribble.abort();
+}
+
+/// Issue 15, item 3: past `max_in_flight` a request is shed at once with
+/// 503 `overloaded` and `Retry-After`, and `/healthz` still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_limit_requests_are_shed() {
+    let case = Case::load("sqlitevec_cluster_cosine");
+    let memory = Arc::new(InMemory::new());
+    for key in &case.recorded.objects {
+        let rel = key.strip_prefix(&format!("{}/", case.name)).unwrap();
+        memory
+            .put(
+                &rel.into(),
+                std::fs::read(case.dir.join(rel)).unwrap().into(),
+            )
+            .await
+            .unwrap();
+    }
+    let throttled = Arc::new(ThrottledStore::new(memory, ThrottleConfig::default()));
+    let location =
+        SnapshotLocation::from_store(throttled.clone(), "".into(), case.dir.to_str().unwrap());
+    let root = tempfile::tempdir().unwrap();
+    let reader = AsyncShardedVectorReader::open_at(location, root.path(), ReaderOptions::new())
+        .await
+        .unwrap();
+    throttled.config_mut(|c| c.wait_get_per_call = Duration::from_millis(700));
+    let host = TestHost::serve(
+        reader,
+        HostOptions::new().max_in_flight(1),
+        Arc::new(HostMetrics::default()),
+        root,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let q = &case.recorded.queries[0];
+    let url = format!("{}/v1/search", host.url);
+    let body = json!({"query": q.query, "top_k": 3, "shard_ids": [1]});
+    let slow = tokio::spawn({
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        async move { post(&client, &url, &body).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    let resp = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "1");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "overloaded");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    let (status, _) = shardvec_e2e::host::get(&client, &format!("{}/healthz", host.url)).await;
+    assert_eq!(status, 200);
+    let (status, v) = slow.await.unwrap();
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Issue 15, item 6: a new cache root is private; a world-writable root
+/// owned by another user is refused (a planted shard could be served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_root_is_private_and_a_planted_one_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let case = Case::load("sqlitevec_lsh_l2");
+    let prefix = case.dir.to_str().unwrap();
+    let q = &case.recorded.queries[0];
+    let opts = SearchOptions::new().shard_ids(vec![ShardId(0)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh");
+    let r = AsyncShardedVectorReader::open(prefix, &fresh, ReaderOptions::new())
+        .await
+        .unwrap();
+    r.search(&q.query, 3, &opts).await.unwrap();
+    assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700);
+    // Another user's world-writable folder (needs root to make one).
+    let planted = tmp.path().join("planted");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let chowned = std::process::Command::new("chown")
+        .args(["65534", planted.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !chowned {
+        eprintln!("not root: the planted-folder half of this test needs chown");
+        return;
+    }
+    assert_ne!(std::fs::metadata(&planted).unwrap().uid(), 0);
+    let r = AsyncShardedVectorReader::open(prefix, &planted, ReaderOptions::new())
+        .await
+        .unwrap();
+    let e = r.search(&q.query, 3, &opts).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("world-writable and owned by another user"),
+        "{e}"
+    );
+    // Our own world-writable folder is fine.
+    let own = tmp.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = AsyncShardedVectorReader::open(prefix, &own, ReaderOptions::new())
+        .await
+        .unwrap();
+    r.search(&q.query, 3, &opts).await.unwrap();
+}

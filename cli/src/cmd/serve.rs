@@ -47,9 +47,21 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
-    /// Time limit of one search or refresh, in milliseconds.
+    /// Time limit of one request (body, search or refresh), in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+    /// Time a connection has to send a request head, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Most connections open at once (new ones past it are closed).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Most requests in flight (503 overloaded, Retry-After, past it).
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// After SIGTERM, how long requests in flight may take, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    shutdown_deadline_ms: u64,
     /// /healthz reports "degraded" when the manifest is older (seconds).
     #[arg(long)]
     staleness_secs: Option<u64>,
@@ -84,7 +96,11 @@ pub async fn run(a: &ServeArgs) -> Result<(), BoxError> {
         .max_top_k(a.max_top_k)
         .max_probes(a.max_probes)
         .max_body_bytes(a.max_body_bytes)
-        .request_timeout(Duration::from_millis(a.timeout_ms));
+        .request_timeout(Duration::from_millis(a.timeout_ms))
+        .header_read_timeout(Duration::from_millis(a.header_timeout_ms))
+        .max_connections(a.max_connections)
+        .max_in_flight(a.max_in_flight)
+        .shutdown_deadline(Duration::from_millis(a.shutdown_deadline_ms));
     if let Some(s) = &a.shards {
         opts = opts.shards(s.clone());
     }
