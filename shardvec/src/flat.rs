@@ -161,9 +161,7 @@ impl FlatVectors {
         if self.dim == 0 || query.len() != self.dim {
             return best.into_sorted();
         }
-        let data = &self.data;
-        let dim = self.dim;
-        let vectors = rows.filter_map(|i| Some((i, data.get(i * dim..(i + 1) * dim)?)));
+        let vectors = rows.filter_map(|i| Some((i, self.row(i)?)));
         match self.metric {
             Metric::Cosine => {
                 let qn = norm(query);

@@ -199,7 +199,7 @@ pub struct LanceShard {
 #[derive(Debug)]
 struct Resident {
     vectors: FlatVectors,
-    ids: Vec<String>,
+    ids: Vec<VectorId>,
     payloads: Vec<Option<String>>,
     index: PayloadIndex,
 }
@@ -216,47 +216,54 @@ impl LanceShard {
             .map_err(fail)
     }
 
+    /// Column `name` of `batch` as `T`: `None` if absent, an error if of
+    /// another type.
+    fn column<'b, T: 'static>(
+        &self,
+        batch: &'b RecordBatch,
+        name: &str,
+        kind: &str,
+    ) -> Result<Option<&'b T>> {
+        batch
+            .column_by_name(name)
+            .map(|c| {
+                c.as_any().downcast_ref::<T>().ok_or_else(|| {
+                    self.source
+                        .error(format!("`{name}` is not a {kind} column"))
+                })
+            })
+            .transpose()
+    }
+
+    /// [`Self::column`], which must be present.
+    fn required<'b, T: 'static>(
+        &self,
+        batch: &'b RecordBatch,
+        name: &str,
+        kind: &str,
+    ) -> Result<&'b T> {
+        self.column(batch, name, kind)?
+            .ok_or_else(|| self.source.error(format!("result has no `{name}` column")))
+    }
+
     fn decode(&self, batch: &RecordBatch, out: &mut Vec<SearchResult>) -> Result<()> {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| self.source.error(format!("result has no `{name}` column")))
-        };
-        let ids = col("id")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| self.source.error("`id` is not a utf8 column"))?;
-        let dist = col("_distance")?
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .ok_or_else(|| self.source.error("`_distance` is not a float32 column"))?;
-        let payloads = match batch.column_by_name("payload") {
-            Some(c) => Some(
-                c.as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or_else(|| self.source.error("`payload` is not a utf8 column"))?,
-            ),
-            None => None,
-        };
+        let ids: &StringArray = self.required(batch, "id", "utf8")?;
+        let dist: &Float32Array = self.required(batch, "_distance", "float32")?;
+        let payloads: Option<&StringArray> = self.column(batch, "payload", "utf8")?;
         for i in 0..batch.num_rows() {
             if ids.is_null(i) {
                 return Err(self.source.error("a result has a null id"));
             }
-            let id = ids.value(i).to_string();
-            let payload = match payloads {
-                Some(p) if !p.is_null(i) => {
-                    Some(serde_json::from_str(p.value(i)).map_err(|e| {
-                        self.source
-                            .failed(format!("payload of {id} is not JSON"), e)
-                    })?)
-                }
-                _ => None,
-            };
+            let id = VectorId::Str(ids.value(i).to_string());
+            let payload = payloads
+                .filter(|p| !p.is_null(i))
+                .map(|p| self.source.payload(&id, p.value(i)))
+                .transpose()?;
             out.push(SearchResult {
-                id: VectorId::Str(id),
+                id,
                 score: dist.value(i),
                 payload,
-                shard_id: Some(self.source.id()),
+                shard_id: None,
             });
         }
         Ok(())
@@ -288,22 +295,9 @@ impl LanceShard {
         let mut payloads = Vec::new();
         let mut columns = ColumnsBuilder::new();
         for b in &batches {
-            let id_col = b
-                .column_by_name("id")
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| self.source.error("`id` is not a utf8 column"))?;
-            let vec_col = b
-                .column_by_name("vector")
-                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
-                .ok_or_else(|| self.source.error("`vector` is not a fixed-size list"))?;
-            let payload_col = match b.column_by_name("payload") {
-                Some(c) => Some(
-                    c.as_any()
-                        .downcast_ref::<StringArray>()
-                        .ok_or_else(|| self.source.error("`payload` is not a utf8 column"))?,
-                ),
-                None => None,
-            };
+            let id_col: &StringArray = self.required(b, "id", "utf8")?;
+            let vec_col: &FixedSizeListArray = self.required(b, "vector", "fixed-size list")?;
+            let payload_col: Option<&StringArray> = self.column(b, "payload", "utf8")?;
             for i in 0..b.num_rows() {
                 if id_col.is_null(i) {
                     return Err(self.source.error("a row has a null id"));
@@ -321,18 +315,15 @@ impl LanceShard {
                         self.source.dim
                     )));
                 }
-                let id = id_col.value(i).to_string();
+                let id = VectorId::Str(id_col.value(i).to_string());
                 let text = payload_col
                     .filter(|p| !p.is_null(i))
                     .map(|p| p.value(i).to_string());
-                let json: Option<serde_json::Value> = match &text {
-                    Some(t) => Some(serde_json::from_str(t).map_err(|e| {
-                        self.source
-                            .failed(format!("payload of {id} is not JSON"), e)
-                    })?),
-                    None => None,
-                };
-                columns.push(&VectorId::Str(id.clone()), json.as_ref());
+                let json = text
+                    .as_deref()
+                    .map(|t| self.source.payload(&id, t))
+                    .transpose()?;
+                columns.push(&id, json.as_ref());
                 ids.push(id);
                 payloads.push(text);
             }
@@ -382,18 +373,17 @@ impl LanceShard {
                     .ids
                     .get(row)
                     .ok_or_else(|| self.source.error("row out of range"))?;
-                let payload = match resident.payloads.get(row).and_then(Option::as_deref) {
-                    Some(t) => Some(serde_json::from_str(t).map_err(|e| {
-                        self.source
-                            .failed(format!("payload of {id} is not JSON"), e)
-                    })?),
-                    None => None,
-                };
+                let payload = resident
+                    .payloads
+                    .get(row)
+                    .and_then(Option::as_deref)
+                    .map(|t| self.source.payload(id, t))
+                    .transpose()?;
                 Ok(SearchResult {
-                    id: VectorId::Str(id.clone()),
+                    id: id.clone(),
                     score,
                     payload,
-                    shard_id: Some(self.source.id()),
+                    shard_id: None,
                 })
             })
             .collect()
@@ -408,7 +398,7 @@ impl ShardSearcher for LanceShard {
             Ok(r.ids
                 .iter()
                 .enumerate()
-                .filter_map(|(i, id)| Some((VectorId::Str(id.clone()), r.vectors.row(i)?.to_vec())))
+                .filter_map(|(i, id)| Some((id.clone(), r.vectors.row(i)?.to_vec())))
                 .collect())
         })
     }

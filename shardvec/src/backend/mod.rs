@@ -207,6 +207,13 @@ impl ShardSource {
         }
     }
 
+    /// A record's payload, stored as JSON text, decoded; the error names
+    /// the record.
+    pub fn payload(&self, id: &VectorId, text: &str) -> Result<serde_json::Value> {
+        serde_json::from_str(text)
+            .map_err(|e| self.failed(format!("payload of {id} is not JSON"), e))
+    }
+
     /// A backend error about this shard: `reason`, with no cause.
     pub fn error(&self, reason: impl Into<String>) -> Error {
         Error::Backend {
@@ -254,7 +261,7 @@ pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
     /// filter, best first: exactly the rows a brute-force scan of the
     /// shard with the filter applied first returns (a LanceDB shard's
     /// *unfiltered* search is its index's approximate answer, as the
-    /// reference's).
+    /// reference's). Hits leave `shard_id` unset: the reader marks them.
     fn search(&self, query: ShardQuery) -> BoxFuture<'_, Result<Vec<SearchResult>>>;
     /// Every vector of the shard with its id, in storage order: the
     /// ground truth of exact checks (`verify`, tests).

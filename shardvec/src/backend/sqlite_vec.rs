@@ -182,11 +182,21 @@ pub struct SqliteVecShard {
     payloads: Mutex<Option<Arc<Payloads>>>,
 }
 
-/// The payload index of a shard, rows in `rowids` order.
+/// The payload index of a shard: rows in the resident vectors' order, or,
+/// on the extension path (no resident vectors), in `vec_index`'s scan
+/// order with the maps between rows and rowids.
 #[derive(Debug)]
 struct Payloads {
     index: PayloadIndex,
-    /// Row number of each rowid (the extension path's scan).
+    /// The extension path's rows (`None` with resident vectors, whose
+    /// `rowids` already are this map).
+    rows: Option<ScanRows>,
+}
+
+/// Rows of `vec_index`'s scan and their rowids.
+#[derive(Debug)]
+struct ScanRows {
+    /// Row number of each rowid.
     row_of: HashMap<i64, u32>,
     /// Rowid of each row.
     rowids: Vec<i64>,
@@ -262,12 +272,7 @@ impl SqliteVecShard {
                 .get::<_, i64>(0)
                 .and_then(|id| Ok((id, row.get_ref(1)?.as_blob()?)))
                 .map_err(|e| self.source.failed("cannot read vectors", e))?;
-            floats.clear();
-            floats.extend(
-                blob.chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
-            if blob.len() % 4 != 0 || !vectors.push(&floats) {
+            if !read_f32s(blob, self.source.dim, &mut floats) || !vectors.push(&floats) {
                 return Err(self.source.error(format!(
                     "vector of rowid {rowid} has {} bytes, not {} (dimension {})",
                     blob.len(),
@@ -320,6 +325,17 @@ impl SqliteVecShard {
             }
         }
     }
+}
+
+/// `blob` (little-endian `f32`s, as `vec0` stores them) into `out`;
+/// `false` if its length is not `dim` floats.
+fn read_f32s(blob: &[u8], dim: usize, out: &mut Vec<f32>) -> bool {
+    out.clear();
+    out.extend(
+        blob.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+    blob.len() == dim * 4
 }
 
 /// One row of the search: `original_id`, distance, payload.
@@ -377,10 +393,8 @@ impl SqliteVecShard {
             .map(|(raw, blob)| {
                 let id = decode_id(&raw)
                     .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
-                let v = blob
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let mut v = Vec::new();
+                read_f32s(&blob, self.source.dim, &mut v);
                 Ok((id, v))
             })
             .collect()
@@ -437,31 +451,32 @@ impl SqliteVecShard {
                 records.insert(rowid, (id, payload));
             }
         }
-        let rowids: Vec<i64> = match &self.resident {
-            Some(r) => r.rowids.clone(),
-            None => conn
-                .prepare("SELECT rowid FROM vec_index")
-                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-                .map_err(fail)?,
+        let scanned: Option<Vec<i64>> = match &self.resident {
+            Some(_) => None,
+            None => Some(
+                conn.prepare("SELECT rowid FROM vec_index")
+                    .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                    .map_err(fail)?,
+            ),
         };
         self.release(conn);
+        let rowids: &[i64] = match (&self.resident, &scanned) {
+            (Some(r), _) => &r.rowids,
+            (None, Some(s)) => s,
+            (None, None) => &[],
+        };
         let mut columns = ColumnsBuilder::new();
-        let mut row_of = HashMap::with_capacity(rowids.len());
-        for (row, rowid) in rowids.iter().enumerate() {
+        for rowid in rowids {
             let (raw, payload) = records
                 .get(rowid)
                 .ok_or_else(|| self.source.error(format!("vec_id_map has no row {rowid}")))?;
             let id = decode_id(raw)
                 .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
-            let payload: Option<serde_json::Value> = match payload {
-                Some(p) => Some(serde_json::from_str(p).map_err(|e| {
-                    self.source
-                        .failed(format!("payload of {id} is not JSON"), e)
-                })?),
-                None => None,
-            };
+            let payload = payload
+                .as_deref()
+                .map(|p| self.source.payload(&id, p))
+                .transpose()?;
             columns.push(&id, payload.as_ref());
-            row_of.insert(*rowid, row as u32);
         }
         let index = PayloadIndex::new(columns.finish());
         tracing::debug!(
@@ -470,11 +485,15 @@ impl SqliteVecShard {
             bytes = index.heap_bytes(),
             "sqlite-vec shard payloads indexed"
         );
-        Ok(Payloads {
-            index,
-            row_of,
+        let rows = scanned.map(|rowids| ScanRows {
+            row_of: rowids
+                .iter()
+                .enumerate()
+                .map(|(row, &rowid)| (rowid, row as u32))
+                .collect(),
             rowids,
-        })
+        });
+        Ok(Payloads { index, rows })
     }
 
     fn search_in_memory(
@@ -522,6 +541,13 @@ impl SqliteVecShard {
         filter: &Filter,
     ) -> Result<Vec<SearchResult>> {
         let payloads = self.payloads()?;
+        // Built without resident vectors, as this path is taken: `Some`.
+        let Some(scan) = &payloads.rows else {
+            return Err(Error::Internal {
+                what: "the extension path's rows were not indexed".into(),
+                source: None,
+            });
+        };
         let rows = payloads.index.rows(filter);
         let metric = self.source.metric;
         let fail = |e| self.source.failed("search failed", e);
@@ -533,19 +559,14 @@ impl SqliteVecShard {
             let mut it = st.query([]).map_err(fail)?;
             while let Some(r) = it.next().map_err(fail)? {
                 let rowid: i64 = r.get(0).map_err(fail)?;
-                let Some(&row) = payloads.row_of.get(&rowid) else {
+                let Some(&row) = scan.row_of.get(&rowid) else {
                     continue;
                 };
                 if !rows.contains(row as usize) {
                     continue;
                 }
                 let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(fail)?;
-                floats.clear();
-                floats.extend(
-                    blob.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                );
-                if floats.len() != query.len() {
+                if !read_f32s(blob, query.len(), &mut floats) {
                     return Err(self.source.error(format!(
                         "vector of rowid {rowid} has {} bytes, not {}",
                         blob.len(),
@@ -559,7 +580,7 @@ impl SqliteVecShard {
         let hits = best
             .into_sorted()
             .into_iter()
-            .map(|(d, row)| (d, payloads.rowids.get(row as usize).copied().unwrap_or(-1)));
+            .map(|(d, row)| (d, scan.rowids.get(row as usize).copied().unwrap_or(-1)));
         self.by_rowid(hits)
     }
 
@@ -588,18 +609,15 @@ impl SqliteVecShard {
                     id.ok_or_else(|| self.source.error("vec_id_map has no row for a result"))?;
                 let id = decode_id(&raw)
                     .ok_or_else(|| self.source.error(format!("malformed original_id {raw}")))?;
-                let payload = match payload {
-                    Some(p) => Some(serde_json::from_str(&p).map_err(|e| {
-                        self.source
-                            .failed(format!("payload of {id} is not JSON"), e)
-                    })?),
-                    None => None,
-                };
+                let payload = payload
+                    .as_deref()
+                    .map(|p| self.source.payload(&id, p))
+                    .transpose()?;
                 Ok(SearchResult {
                     id,
                     score: distance as f32,
                     payload,
-                    shard_id: Some(self.source.id()),
+                    shard_id: None,
                 })
             })
             .collect()
