@@ -84,7 +84,7 @@ pub use error::{Error, Result};
 pub use filter::{Filter, FilterBuilder, FilterError};
 pub use manifest::{BuildMeta, CelColumnType, CelSpec, Manifest, ShardMeta, VectorMeta};
 pub use merge::{merge, merge_by};
-pub use router::{Explanation, RouteOptions, Router, RoutingArtefacts};
+pub use router::{Explanation, ProbeOrder, RouteOptions, Router, RoutingArtefacts};
 pub use routing_value::{shard_hash, RoutingContext, RoutingValue};
 pub use snapshot::{LoadError, Loaded, Routing};
 pub use types::{

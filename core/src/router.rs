@@ -171,6 +171,23 @@ pub struct LshBucket {
     pub probed: bool,
 }
 
+/// The shards a search probing until enough rows match may search, in
+/// order ([`Router::probe_order`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOrder {
+    /// The shards, in probing order.
+    pub shards: Vec<ShardId>,
+    /// How many of them the route names: `shards[..routed]` is the route.
+    pub routed: usize,
+}
+
+impl ProbeOrder {
+    /// The route, the order's prefix.
+    pub fn route(&self) -> &[ShardId] {
+        &self.shards[..self.routed.min(self.shards.len())]
+    }
+}
+
 /// Routes queries for one manifest. Cheap to share; immutable.
 #[derive(Debug)]
 pub struct Router {
@@ -351,6 +368,13 @@ impl Router {
     }
 
     fn explicit(&self, ids: &[ShardId], out: &mut Vec<ShardId>) -> Result<()> {
+        if ids.len() > crate::api::MAX_SHARD_IDS {
+            return Err(Error::InvalidRequest(alloc::format!(
+                "{} shard ids; at most {}",
+                ids.len(),
+                crate::api::MAX_SHARD_IDS
+            )));
+        }
         // First occurrences in order. A short list is deduplicated in the
         // output itself (no allocation: routing reuses `out`); a long one
         // through a set, so it costs n log n, not n².
@@ -488,8 +512,22 @@ impl Router {
         query: &[f32],
         opts: &RouteOptions<'_>,
         max_probes: Option<u32>,
-    ) -> Result<Vec<ShardId>> {
+    ) -> Result<ProbeOrder> {
         let route = self.route(query, opts)?;
+        let routed = route.len();
+        self.probe_order_after(query, opts, max_probes, route)
+            .map(|shards| ProbeOrder { shards, routed })
+    }
+
+    /// [`probe_order`](Self::probe_order) past `route`, the route for the
+    /// same query and options.
+    fn probe_order_after(
+        &self,
+        query: &[f32],
+        opts: &RouteOptions<'_>,
+        max_probes: Option<u32>,
+        route: Vec<ShardId>,
+    ) -> Result<Vec<ShardId>> {
         if let Some(n) = max_probes {
             if (n as usize) < route.len() || n == 0 {
                 return Err(Error::InvalidRequest(alloc::format!(

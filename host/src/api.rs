@@ -1,6 +1,5 @@
 //! The host's HTTP endpoints, request and answer shapes, and errors.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -143,25 +142,6 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// Runs `f` within the per-request time limit.
-async fn within<T, E>(
-    shared: &Shared,
-    f: impl Future<Output = std::result::Result<T, E>>,
-) -> ApiResult<T>
-where
-    ApiError: From<E>,
-{
-    let limit = shared.options.request_timeout;
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(_) => Err(Error::Timeout {
-            what: "the request",
-            limit,
-        }
-        .into()),
-    }
-}
 
 /// The SHA-256 digest a token is compared by.
 pub(super) fn token_digest(token: &str) -> [u8; 32] {
@@ -366,14 +346,13 @@ async fn search(
     // The routed shards that hold vectors must all be served here (an
     // empty shard is skipped by the search wherever it is), checked on the
     // route and manifest the search itself uses.
-    let resp = within(
-        &s,
-        s.reader
-            .search_checked(&req.query, req.top_k, &opts, |targets| {
-                check_served(&s, targets)
-            }),
-    )
-    .await?;
+    // The request's time limit is `limit_requests`'s, around the body too.
+    let resp = s
+        .reader
+        .search_checked(&req.query, req.top_k, &opts, |targets| {
+            check_served(&s, targets)
+        })
+        .await?;
     Ok(Json(resp.into_wire()))
 }
 
@@ -387,17 +366,16 @@ async fn shards_search(
     let ids = req.shards();
     check_served(&s, &ids)?;
     let filter = req.filter().map_err(Error::from)?.map(Arc::new);
-    let resp = within(
-        &s,
-        s.reader.search_shards(
+    let resp = s
+        .reader
+        .search_shards(
             &req.query,
             req.top_k,
             &ids,
             req.manifest_ref.as_deref(),
             filter,
-        ),
-    )
-    .await?;
+        )
+        .await?;
     Ok(Json(resp.into_wire()))
 }
 

@@ -7,9 +7,9 @@
 //! columns ([`shardvec_core::filter::Columns`]), each filter is evaluated
 //! over the columns into a [`RowSet`] bitmap, and the scan then scores only
 //! the rows in the bitmap ([`crate::flat::FlatVectors::top_k_in`]). The
-//! last [`RECENT_FILTERS`] bitmaps are kept per shard (LRU, keyed by the
-//! 128-bit XXH3 hash of the filter's canonical JSON: a key is 16 bytes
-//! whatever the filter's size), so repeated filters — a tenant, a language —
+//! last [`RECENT_FILTERS`] bitmaps are kept per shard (LRU, keyed by
+//! [`Filter::key`], the 128-bit XXH3 hash of the canonical JSON computed
+//! once per filter: 16 bytes whatever the filter's size), so repeated filters — a tenant, a language —
 //! cost one bitmap lookup.
 //!
 //! Memory, per shard that saw a filter: the columns (about 24 bytes per
@@ -45,7 +45,7 @@ impl PayloadIndex {
 
     /// The rows matching `filter`.
     pub fn rows(&self, filter: &Filter) -> Arc<RowSet> {
-        let key = xxhash_rust::xxh3::xxh3_128(filter.to_json().to_string().as_bytes());
+        let key = filter.key();
         // A poisoned lock only loses the cache: evaluate without it.
         if let Ok(mut recent) = self.recent.lock() {
             if let Some(hit) = recent.get(&key) {

@@ -55,10 +55,10 @@ use crate::metrics::{Metrics, SearchEvent};
 use crate::rate_limit::RateLimiter;
 use crate::source;
 
+use shardvec_core::api::MAX_RESULTS;
 /// Largest `top_k` a search accepts (sqlite-vec's own KNN limit).
 pub use shardvec_core::api::MAX_TOP_K;
 pub use shardvec_core::api::{HealthStatus, ShardHits};
-use shardvec_core::api::{MAX_RESULTS, MAX_SHARD_IDS};
 
 /// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
 /// unbounded shard cache, 8 concurrent shard searches, no store options,
@@ -590,14 +590,6 @@ impl AsyncShardedVectorReader {
     ) -> Result<(Arc<State>, Vec<ShardId>, Vec<ShardId>, Option<Vec<ShardId>>)> {
         let state = self.current()?;
         check_top_k(top_k)?;
-        if let Some(ids) = &opts.shard_ids {
-            if ids.len() > MAX_SHARD_IDS {
-                return Err(Error::InvalidArgument(format!(
-                    "{} shard ids; at most {MAX_SHARD_IDS}",
-                    ids.len()
-                )));
-            }
-        }
         if let Some(min) = opts.min_results {
             if min > top_k {
                 return Err(Error::InvalidArgument(format!(
@@ -605,15 +597,15 @@ impl AsyncShardedVectorReader {
                 )));
             }
         }
-        let route = state.router.route(query, &opts.route_options())?;
-        let order = if opts.probes_further(&state.router) {
-            Some(
-                state
-                    .router
-                    .probe_order(query, &opts.route_options(), opts.max_probes)?,
-            )
+        // A search that may probe further routes once, for its whole order
+        // (the route is the order's prefix).
+        let (route, order) = if opts.probes_further(&state.router) {
+            let order = state
+                .router
+                .probe_order(query, &opts.route_options(), opts.max_probes)?;
+            (order.route().to_vec(), Some(order.shards))
         } else {
-            None
+            (state.router.route(query, &opts.route_options())?, None)
         };
         let targets: Vec<ShardId> = route
             .iter()
@@ -666,21 +658,11 @@ impl AsyncShardedVectorReader {
                 }
             }
             check_top_k(top_k)?;
-            state.router.check_query(query)?;
-            if shards.len() > MAX_SHARD_IDS {
-                return Err(Error::InvalidArgument(format!(
-                    "{} shard ids; at most {MAX_SHARD_IDS}",
-                    shards.len()
-                )));
-            }
-            let mut ids: Vec<ShardId> = Vec::with_capacity(shards.len());
-            let mut seen = std::collections::BTreeSet::new();
-            for &sid in shards {
-                ShardId::checked(i128::from(sid.0), state.manifest.num_dbs())?;
-                if seen.insert(sid) {
-                    ids.push(sid);
-                }
-            }
+            // The query checked and the ids checked and deduplicated (first
+            // occurrences, in order) exactly as a routed search's are.
+            let ids = state
+                .router
+                .route(query, &RouteOptions::new().shard_ids(shards))?;
             if ids.len().saturating_mul(top_k) > MAX_RESULTS {
                 return Err(Error::InvalidArgument(format!(
                     "{} shards × top_k {top_k} is more than {MAX_RESULTS} results",

@@ -675,19 +675,21 @@ impl Inner {
         call: &SearchCall,
     ) -> Result<Attempt, JsError> {
         let router = &snapshot.router;
-        let route = router
-            .route(query, &call.opts.route_options())
-            .map_err(js_err)?;
         // The native reader's probe-further plan, from the core: the order
         // the shards are probed in (the route is its prefix), at most
-        // `maxProbes` long.
-        let further = match call.probes_further(snapshot) {
-            None => None,
+        // `maxProbes` long; routed once.
+        let (route, further) = match call.probes_further(snapshot) {
+            None => (
+                router
+                    .route(query, &call.opts.route_options())
+                    .map_err(js_err)?,
+                None,
+            ),
             Some(min) => {
                 let order = router
                     .probe_order(query, &call.opts.route_options(), call.max_probes)
                     .map_err(js_err)?;
-                Some((min, order))
+                (order.route().to_vec(), Some((min, order.shards)))
             }
         };
         let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.as_str());

@@ -76,7 +76,7 @@ mod eval;
 mod parse;
 
 use alloc::boxed::Box;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -98,9 +98,13 @@ pub const MAX_PATH_SEGMENTS: usize = 16;
 /// `Filter` serialises to its canonical JSON ([`Filter::to_json`]) and
 /// deserialises through [`Filter::parse`], so a filter in a request body is
 /// checked while the body is parsed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Filter {
     root: Expr,
+    /// XXH3-128 of the canonical JSON, computed once when the filter is
+    /// made: the key per-shard caches of evaluated filters look it up by,
+    /// on every filtered search of every shard.
+    key: u128,
 }
 
 /// A filter expression.
@@ -359,7 +363,7 @@ impl std::error::Error for FilterError {}
 impl Filter {
     /// Parses a filter; see the [module docs](self) for the language.
     pub fn parse(json: &serde_json::Value) -> Result<Filter, FilterError> {
-        parse::parse(json).map(|root| Filter { root })
+        parse::parse(json).map(Filter::new)
     }
 
     /// Parses a filter from JSON text.
@@ -371,6 +375,20 @@ impl Filter {
         Filter::parse(&json)
     }
 
+    fn new(root: Expr) -> Filter {
+        let canonical = parse::to_json(&root).to_string();
+        Filter {
+            key: xxhash_rust::xxh3::xxh3_128(canonical.as_bytes()),
+            root,
+        }
+    }
+
+    /// A 128-bit hash of the canonical JSON: equal filters have equal
+    /// keys (the key of per-shard caches of evaluated filters).
+    pub fn key(&self) -> u128 {
+        self.key
+    }
+
     /// A builder of filters in code ([`FilterBuilder`]).
     pub fn builder() -> FilterBuilder {
         FilterBuilder::default()
@@ -378,9 +396,7 @@ impl Filter {
 
     /// The filter that matches every record (`{}`).
     pub fn all() -> Filter {
-        Filter {
-            root: Expr::And(Vec::new()),
-        }
+        Filter::new(Expr::And(Vec::new()))
     }
 
     /// Whether this filter matches every record (it is `{}`).
@@ -518,6 +534,14 @@ impl FilterBuilder {
             }
         };
         Filter::parse(&json)
+    }
+}
+
+/// Filters are equal when their expressions are (the key follows from
+/// the expression).
+impl PartialEq for Filter {
+    fn eq(&self, other: &Filter) -> bool {
+        self.root == other.root
     }
 }
 
