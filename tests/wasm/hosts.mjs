@@ -1,9 +1,11 @@
 // Native host servers (`shardvec serve`) started on 127.0.0.1 for the edge
 // tests: the binary of the Rust test build ($SHARDVEC_BIN, default
-// $CARGO_TARGET_DIR or ~/.cache/shardvec-target, then debug/shardvec).
+// $CARGO_TARGET_DIR or ~/.cache/shardvec-target, then debug/shardvec); and
+// plain Node servers to put in front of them (proxies that misbehave).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -61,3 +63,56 @@ export async function postJson(url, body, headers = {}) {
 /** Result ids as strings (ids may be BigInts beyond 2^53). */
 export const ids = (results) => results.map((r) => String(r.id));
 export const scores = (results) => results.map((r) => r.score);
+
+/**
+ * A plain HTTP server on 127.0.0.1 (a free port) for what no real host
+ * does: proxies that flip between hosts, rewrite headers or requests, and
+ * answers without end. `handle(req, res, body)` answers each request
+ * (`body`: the request body, a Buffer). Returns `{url, close()}`.
+ */
+export async function startServer(handle) {
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      Promise.resolve(handle(req, res, Buffer.concat(chunks))).catch((e) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(String(e));
+      });
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
+  };
+}
+
+/**
+ * Sends `req` (with `body`) on to `target` (a base URL, the same path) and
+ * resolves to `{status, etag, type, body}` (`body` a Buffer).
+ */
+export async function forward(req, body, target) {
+  const r = await fetch(`${target}${req.url}`, {
+    method: req.method,
+    headers: req.headers['content-type'] ? { 'content-type': req.headers['content-type'] } : {},
+    body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+  });
+  return {
+    status: r.status,
+    etag: r.headers.get('etag'),
+    type: r.headers.get('content-type') ?? 'application/octet-stream',
+    body: Buffer.from(await r.arrayBuffer()),
+  };
+}
+
+/** Writes a forwarded answer to `res`; `etag` replaces its ETag (null: none). */
+export function reply(res, answer, etag = answer.etag) {
+  const headers = { 'content-type': answer.type };
+  if (etag !== null) headers.etag = etag;
+  res.writeHead(answer.status, headers).end(answer.body);
+}

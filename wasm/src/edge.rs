@@ -8,12 +8,22 @@
 //! lists are merged by the core merge in route order, which is what the
 //! native reader does, so the answer is the native reader's.
 //!
-//! A host serving another manifest answers 409 `stale_manifest`: the
-//! client then reloads its snapshot from that host's routing files
-//! (`GET /v1/routing/*`) and retries once. Any other failure of a host
-//! fails the search with an error naming the host, unless the caller opted
-//! into partial results (`allowPartial`), which then report the failed
-//! hosts and `partial: true`.
+//! Every search is pinned to the manifest the client's snapshot was loaded
+//! from (a snapshot without a manifest reference is refused when the
+//! client is built): a host serving another manifest answers 409
+//! `stale_manifest`, and a 200 answer for another manifest is refused the
+//! same way; the client then reloads its snapshot from that host's routing
+//! files (`GET /v1/routing/*`) and retries once. Loading from a host checks
+//! that every routing file belongs to the manifest `current` named: by its
+//! `ETag` ([`api::etag`] of that manifest, when the host sends one) and by
+//! the manifest's run, so a host changing snapshots between two requests
+//! is an error (`wrong_manifest`), never a router built from two publishes.
+//! A host's answer is read up to `maxResponseBytes` (default
+//! [`DEFAULT_MAX_RESPONSE_BYTES`]) and no further, and may hold at most
+//! `topK` hits per shard. Any failure of a host fails the search with an
+//! error naming the host, unless the caller opted into partial results
+//! (`allowPartial`), which then report the failed hosts and `partial:
+//! true`. Errors are JS `Error`s with a `code` ([`Error::code`]).
 //!
 //! A `filter` is parsed by the core before anything is sent (a malformed
 //! one rejects the search with the core's message, and no host is asked),
@@ -39,7 +49,8 @@ use js_sys::{Array, Promise, Reflect};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 use shardvec_core::api::{
-    ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse, MAX_TOP_K,
+    self, ErrorBody, SearchResponse, ShardsSearchRequest, ShardsSearchResponse,
+    DEFAULT_HOST_MAX_TOP_K, MAX_TOP_K,
 };
 use shardvec_core::snapshot::{self, LoadError, Object, Source};
 use shardvec_core::{
@@ -48,6 +59,7 @@ use shardvec_core::{
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::error::{joined, Error};
 use crate::filter::filter_from_js;
 use crate::http::{self, now_ms};
 use crate::js::{absent, js_display, js_err, prop, to_js};
@@ -56,6 +68,21 @@ use crate::snapshot::Snapshot;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_EDGE: &str = r#"
+/**
+ * The `code` of an `Error` that `EdgeClient.search`, `EdgeClient.reload`
+ * and `Snapshot.fromHost` reject with after a request: `request_failed`
+ * (network, timeout, HTTP status, unreadable answer), `stale_manifest` (a
+ * host serves another manifest, still after one reload), `wrong_manifest`
+ * (a routing file of another manifest than the one `current` named),
+ * `answer_too_large` (over `maxResponseBytes`), `too_many_hits` (a shard's
+ * list longer than `topK`). Errors in the caller's input have no code.
+ */
+export type EdgeErrorCode =
+  | "request_failed"
+  | "stale_manifest"
+  | "wrong_manifest"
+  | "answer_too_large"
+  | "too_many_hits";
 /** A host and the shards it serves. */
 export interface EdgeHost {
   url: string;
@@ -71,6 +98,10 @@ export interface EdgeClientOptions {
   allowPartial?: boolean;
   /** Time limit of each host request, in milliseconds. */
   timeoutMs?: number;
+  /** Most bytes read of one host answer (default 32 768 000: 1000 hits,
+   * the host's default `top_k` cap, of 32 KiB); a longer answer fails
+   * that host with `code: "answer_too_large"` and is not read further. */
+  maxResponseBytes?: number;
 }
 /** Options of `EdgeClient.search`: routing options plus `topK` (default 10). */
 export interface EdgeSearchOptions extends RouteOptions {
@@ -129,12 +160,38 @@ struct HostEntry {
     shards: Vec<u32>,
 }
 
+/// Default of `maxResponseBytes`: room for [`DEFAULT_HOST_MAX_TOP_K`]
+/// hits (the most a host answers per shard unless configured otherwise)
+/// of 32 KiB each, id, score and payload.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = DEFAULT_HOST_MAX_TOP_K * 32 * 1024;
+
+/// A snapshot and the manifest it was loaded from: what every search of
+/// the client is pinned to.
+#[derive(Clone)]
+struct Pinned {
+    snapshot: Snapshot,
+    /// `snapshot`'s manifest URL.
+    manifest_ref: String,
+}
+
+impl Pinned {
+    /// `snapshot`, if it has a manifest reference.
+    fn of(snapshot: Snapshot) -> Option<Pinned> {
+        let manifest_ref = snapshot.manifest_ref.as_ref()?.url.clone();
+        Some(Pinned {
+            snapshot,
+            manifest_ref,
+        })
+    }
+}
+
 struct Inner {
-    snapshot: RefCell<Snapshot>,
+    pinned: RefCell<Pinned>,
     hosts: Vec<HostEntry>,
     token: Option<String>,
     allow_partial: bool,
     timeout_ms: Option<f64>,
+    max_response_bytes: usize,
 }
 
 /// Routes queries at the edge and searches only the chosen shards on their
@@ -157,8 +214,11 @@ fn opt_bool(v: JsValue, what: &str) -> Result<Option<bool>, JsError> {
 impl EdgeClient {
     /// A client over `hosts` (`[{url, shards}]`), routing with `snapshot`
     /// (the client keeps its own handle; reloading it does not change the
-    /// caller's). Options: `token`, `allowPartial` (default false),
-    /// `timeoutMs` (per host request; default none).
+    /// caller's), which must have a manifest reference (`Snapshot.open`,
+    /// `fromHost`, or `fromParts` with the `_CURRENT` text). Options:
+    /// `token`, `allowPartial` (default false), `timeoutMs` (per host
+    /// request; default none), `maxResponseBytes` (per host answer;
+    /// default [`DEFAULT_MAX_RESPONSE_BYTES`]).
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "EdgeClientOptions")] options: JsValue,
@@ -168,16 +228,16 @@ impl EdgeClient {
                 "EdgeClient options must be an object {hosts, snapshot}",
             ));
         }
-        let snapshot = snapshot_of(&prop(&options, "snapshot", "snapshot"))?;
-        if snapshot.manifest_ref.is_none() {
-            // Hosts refuse a search pinned to another manifest; with no
-            // manifest to pin, an edge could merge two snapshots.
-            return Err(JsError::new(
-                "the EdgeClient's snapshot has no manifest reference (build it with \
-                 Snapshot.open, Snapshot.fromHost, or fromParts with the _CURRENT text)",
-            ));
-        }
-        let num_dbs = snapshot.router.num_dbs();
+        // Hosts refuse a search pinned to another manifest; with no
+        // manifest to pin, an edge could merge two snapshots.
+        let pinned =
+            Pinned::of(snapshot_of(&prop(&options, "snapshot", "snapshot"))?).ok_or_else(|| {
+                JsError::new(
+                    "the EdgeClient's snapshot has no manifest reference (build it with \
+                     Snapshot.open, Snapshot.fromHost, or fromParts with the _CURRENT text)",
+                )
+            })?;
+        let num_dbs = pinned.snapshot.router.num_dbs();
         let hosts_js = prop(&options, "hosts", "hosts");
         if !Array::is_array(&hosts_js) || Array::from(&hosts_js).length() == 0 {
             return Err(JsError::new(
@@ -230,13 +290,28 @@ impl EdgeClient {
                     .ok_or_else(|| js_err("timeoutMs must be a positive number"))?,
             )
         };
+        let m = prop(&options, "maxResponseBytes", "max_response_bytes");
+        let max_response_bytes = if absent(&m) {
+            DEFAULT_MAX_RESPONSE_BYTES
+        } else {
+            m.as_f64()
+                .filter(|n| n.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(n))
+                .ok_or_else(|| {
+                    js_err(format!(
+                        "maxResponseBytes must be an integer in 1..={}, got {}",
+                        u32::MAX,
+                        js_display(&m)
+                    ))
+                })? as usize
+        };
         Ok(EdgeClient {
             inner: Rc::new(Inner {
-                snapshot: RefCell::new(snapshot),
+                pinned: RefCell::new(pinned),
                 hosts,
                 token,
                 allow_partial,
                 timeout_ms,
+                max_response_bytes,
             }),
         })
     }
@@ -244,7 +319,7 @@ impl EdgeClient {
     /// The snapshot the client routes with (after a reload, the new one).
     #[wasm_bindgen(getter)]
     pub fn snapshot(&self) -> Snapshot {
-        self.inner.snapshot.borrow().clone()
+        self.inner.pinned.borrow().snapshot.clone()
     }
 
     /// Which host each routed shard goes to, without searching:
@@ -257,7 +332,7 @@ impl EdgeClient {
         query: &[f32],
         #[wasm_bindgen(unchecked_optional_param_type = "RouteOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
-        let snapshot = self.inner.snapshot.borrow().clone();
+        let snapshot = self.inner.pinned.borrow().snapshot.clone();
         let opts = Options::from_js(&options, snapshot.router.num_dbs())?;
         let (route, groups) = self.inner.plan(&snapshot, query, &opts).map_err(js_err)?;
         let hosts: Vec<Json> = groups
@@ -286,7 +361,7 @@ impl EdgeClient {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let call = SearchCall::from_js(&inner, &options)?;
-            inner.search(query, call).await.map_err(JsValue::from)
+            inner.search(query, call).await
         })
     }
 
@@ -296,7 +371,7 @@ impl EdgeClient {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let url = inner.hosts[0].url.clone();
-            let snapshot = inner.reload_from(&url).await.map_err(JsValue::from)?;
+            let snapshot = inner.reload_from(&url).await?;
             Ok(JsValue::from(snapshot))
         })
     }
@@ -306,13 +381,20 @@ impl EdgeClient {
 impl Snapshot {
     /// Loads the snapshot a shardvec host serves, from its routing files
     /// (`GET {hostUrl}/v1/routing/{current,manifest,centroids.npy,
-    /// hyperplanes.npy}`), with an optional bearer token.
+    /// hyperplanes.npy}`), with an optional bearer token. Every file must
+    /// belong to the manifest `current` names: a file whose `ETag` is
+    /// another manifest's, or a manifest of another run, rejects with an
+    /// `Error` whose `code` is `wrong_manifest`, naming the file and the
+    /// manifest (the host changed snapshots between two requests; retry).
+    /// Without an `ETag` (a proxy that drops it, a cross-origin answer
+    /// that does not expose it) only the manifest's run is checked.
     #[wasm_bindgen(js_name = fromHost)]
     pub async fn from_host(
         #[wasm_bindgen(js_name = hostUrl)] host_url: String,
         token: Option<String>,
-    ) -> Result<Snapshot, JsError> {
-        load_from_host(host_url.trim_end_matches('/'), token.as_deref(), None).await
+    ) -> Result<Snapshot, JsValue> {
+        let pinned = load_from_host(host_url.trim_end_matches('/'), token.as_deref(), None).await?;
+        Ok(pinned.snapshot)
     }
 
     /// Another handle on the same snapshot (snapshots are immutable).
@@ -339,86 +421,124 @@ fn snapshot_of(v: &JsValue) -> Result<Snapshot, JsError> {
 /// A host's routing files (`GET {host}/v1/routing/*`) as a loader source:
 /// the manifest and artefacts the host serves now, whatever their recorded
 /// URLs; no listing (a host serves one snapshot, so there is nothing to
-/// fall back to).
+/// fall back to). Every file fetched must belong to `manifest`, the one
+/// `current` named ([`check_etag`], [`Source::check_manifest`]).
 struct HostSource<'a> {
     host: &'a str,
     token: Option<&'a str>,
     timeout_ms: Option<f64>,
+    manifest: &'a ManifestRef,
 }
 
-impl HostSource<'_> {
-    fn url(&self, file: &str) -> String {
-        format!("{}/v1/routing/{file}", self.host)
+/// The URL of a host's routing file.
+fn routing_url(host: &str, file: &str) -> String {
+    format!("{host}/v1/routing/{file}")
+}
+
+/// A host names the manifest each routing file belongs to in its `ETag`
+/// ([`api::etag`]): the file fetched from `url` must carry the one of
+/// `manifest`, if it carries one (a weak `W/` validator, as a compressing
+/// proxy marks it, names the same file).
+fn check_etag(
+    url: &str,
+    file: &str,
+    manifest: &ManifestRef,
+    resp: &http::Response,
+) -> Result<(), Error> {
+    let Some(etag) = resp.etag.as_deref() else {
+        return Ok(());
+    };
+    let expected = api::etag(&manifest.url, file);
+    if etag.strip_prefix("W/").unwrap_or(etag) == expected {
+        return Ok(());
     }
+    Err(Error::WrongManifest {
+        url: url.to_string(),
+        file: file.to_string(),
+        manifest: manifest.url.clone(),
+        evidence: format!("ETag {etag}, expected {expected}"),
+    })
 }
 
 impl Source for HostSource<'_> {
     type Bytes = Vec<u8>;
-    type Error = String;
+    type Error = Error;
 
-    async fn fetch(&self, object: Object<'_>) -> Result<Vec<u8>, String> {
+    async fn fetch(&self, object: Object<'_>) -> Result<Vec<u8>, Error> {
         let file = match object {
             Object::Manifest { .. } => "manifest",
             Object::Artefact { file, .. } => file,
         };
-        http::get(&self.url(file), self.token, self.timeout_ms).await
+        let url = routing_url(self.host, file);
+        let resp = http::get(&url, self.token, self.timeout_ms).await?;
+        check_etag(&url, file, self.manifest, &resp)?;
+        Ok(resp.body)
     }
 
-    async fn list_manifests(&self) -> Result<Option<Vec<ManifestRef>>, String> {
+    async fn list_manifests(&self) -> Result<Option<Vec<ManifestRef>>, Error> {
         Ok(None)
     }
 
-    /// The host may switch snapshots between two requests: the manifest
-    /// must be the run `current` named (checked before the artefacts are
-    /// fetched).
-    fn check_manifest(&self, current: &ManifestRef, manifest: &Manifest) -> Result<(), String> {
+    /// The manifest must be the run `current` named (checked before the
+    /// artefacts are fetched), also when the host sends no `ETag`.
+    fn check_manifest(&self, current: &ManifestRef, manifest: &Manifest) -> Result<(), Error> {
         if current.run_id != manifest.build.run_id {
-            return Err(format!(
-                "{} refreshed while its routing files were read (run {} vs {}); retry",
-                self.host, current.run_id, manifest.build.run_id
-            ));
+            return Err(Error::WrongManifest {
+                url: routing_url(self.host, "manifest"),
+                file: "manifest".to_string(),
+                manifest: current.url.clone(),
+                evidence: format!(
+                    "its run is {}, not {}",
+                    manifest.build.run_id, current.run_id
+                ),
+            });
         }
         Ok(())
     }
 }
 
 /// Loads the snapshot `host` serves: its `current` pointer, then, through
-/// the core loader, the manifest it names and its artefacts.
+/// the core loader, the manifest it names and its artefacts, each checked
+/// to belong to that manifest.
 async fn load_from_host(
     host: &str,
     token: Option<&str>,
     timeout_ms: Option<f64>,
-) -> Result<Snapshot, JsError> {
+) -> Result<Pinned, Error> {
+    let current_url = routing_url(host, "current");
+    let resp = http::get(&current_url, token, timeout_ms).await?;
+    let manifest_ref = CurrentPointer::parse(&resp.body)
+        .map_err(|e| Error::Failed(format!("{current_url}: {e}")))?
+        .manifest_ref();
+    check_etag(&current_url, "current", &manifest_ref, &resp)?;
     let source = HostSource {
         host,
         token,
         timeout_ms,
+        manifest: &manifest_ref,
     };
-    let current_url = source.url("current");
-    let current_bytes = http::get(&current_url, token, timeout_ms)
-        .await
-        .map_err(js_err)?;
-    let current =
-        CurrentPointer::parse(&current_bytes).map_err(|e| js_err(format!("{current_url}: {e}")))?;
-    let loaded = snapshot::load(&source, &current.manifest_ref(), 0)
+    let loaded = snapshot::load(&source, &manifest_ref, 0)
         .await
         .map_err(|e| match e {
-            LoadError::Source(msg) => js_err(msg),
+            LoadError::Source(e) => e,
             // Files are named by their endpoint, not their recorded URL.
             LoadError::Manifest { source: e, .. } => {
-                js_err(format!("{}: {e}", source.url("manifest")))
+                Error::Failed(format!("{}: {e}", routing_url(host, "manifest")))
             }
             LoadError::Artefact {
                 file, source: e, ..
-            } => js_err(format!("{}: {e}", source.url(file))),
-            LoadError::Router { source: e, .. } => js_err(e),
+            } => Error::Failed(format!("{}: {e}", routing_url(host, file))),
+            LoadError::Router { source: e, .. } => Error::Failed(e.to_string()),
         })?;
-    Ok(Snapshot::new(
-        loaded.manifest,
-        Some(loaded.manifest_ref),
-        loaded.routing,
-        None,
-    ))
+    Ok(Pinned {
+        manifest_ref: loaded.manifest_ref.url.clone(),
+        snapshot: Snapshot::new(
+            loaded.manifest,
+            Some(loaded.manifest_ref),
+            loaded.routing,
+            None,
+        ),
+    })
 }
 
 /// The inputs of one search.
@@ -452,7 +572,7 @@ fn opt_count(v: JsValue, what: &str, max: f64) -> Result<Option<f64>, JsError> {
 
 impl SearchCall {
     fn from_js(inner: &Inner, v: &JsValue) -> Result<SearchCall, JsError> {
-        let num_dbs = inner.snapshot.borrow().router.num_dbs();
+        let num_dbs = inner.pinned.borrow().snapshot.router.num_dbs();
         let opts = Options::from_js(v, num_dbs)?;
         let mut call = SearchCall {
             opts,
@@ -551,13 +671,7 @@ struct HostOutcome {
     shard_ids: Vec<u32>,
     latency_ms: f64,
     status: Option<u16>,
-    result: Result<Vec<(u32, Vec<SearchResult>)>, HostFailure>,
-}
-
-enum HostFailure {
-    /// 409 `stale_manifest`, or an answer for another manifest.
-    Stale(String),
-    Other(String),
+    result: Result<Vec<(u32, Vec<SearchResult>)>, Error>,
 }
 
 /// Everything the hosts answered for one search on one snapshot.
@@ -573,14 +687,15 @@ struct Searched {
 /// How one pass over the hosts ended.
 enum Attempt {
     Done(Searched),
-    /// A host serves another manifest: its index and message.
-    Stale(usize, String),
+    /// A host serves another manifest: its index and error
+    /// ([`Error::Stale`]).
+    Stale(usize, Error),
 }
 
 /// The first stale-manifest answer among `outcomes`.
-fn stale_of(outcomes: &[HostOutcome]) -> Option<(usize, String)> {
+fn stale_of(outcomes: &[HostOutcome]) -> Option<(usize, Error)> {
     outcomes.iter().find_map(|o| match &o.result {
-        Err(HostFailure::Stale(msg)) => Some((o.host, msg.clone())),
+        Err(e @ Error::Stale(_)) => Some((o.host, e.clone())),
         _ => None,
     })
 }
@@ -632,32 +747,34 @@ impl Inner {
         Ok(groups)
     }
 
-    async fn reload_from(&self, url: &str) -> Result<Snapshot, JsError> {
-        let snapshot = load_from_host(url, self.token.as_deref(), self.timeout_ms).await?;
-        *self.snapshot.borrow_mut() = snapshot.clone();
+    /// Reloads the snapshot from `url`'s routing files and pins the
+    /// client to it.
+    async fn reload_from(&self, url: &str) -> Result<Snapshot, Error> {
+        let pinned = load_from_host(url, self.token.as_deref(), self.timeout_ms).await?;
+        let snapshot = pinned.snapshot.clone();
+        *self.pinned.borrow_mut() = pinned;
         Ok(snapshot)
     }
 
-    async fn search(&self, query: Vec<f32>, call: SearchCall) -> Result<JsValue, JsError> {
+    async fn search(&self, query: Vec<f32>, call: SearchCall) -> Result<JsValue, JsValue> {
         let started = now_ms();
         let mut retried = false;
         loop {
-            let snapshot = self.snapshot.borrow().clone();
-            match self.attempt(&snapshot, &query, &call).await? {
+            let pinned = self.pinned.borrow().clone();
+            match self.attempt(&pinned, &query, &call).await? {
                 Attempt::Done(searched) => {
-                    let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.clone());
                     let latency_ms = now_ms() - started;
-                    return self.finish(searched, &call, manifest_ref, retried, latency_ms);
+                    return self.finish(searched, &call, pinned.manifest_ref, retried, latency_ms);
                 }
-                Attempt::Stale(host, msg) => {
+                Attempt::Stale(host, e) => {
+                    let url = self.hosts[host].url.clone();
                     if retried {
-                        return Err(js_err(format!(
-                            "{}: {msg} (still after reloading the snapshot once)",
-                            self.hosts[host].url
-                        )));
+                        return Err(Error::Stale(format!(
+                            "host {url}: {e} (still after reloading the snapshot once)"
+                        ))
+                        .into());
                     }
                     retried = true;
-                    let url = self.hosts[host].url.clone();
                     self.reload_from(&url).await?;
                 }
             }
@@ -670,10 +787,11 @@ impl Inner {
     /// checked before the first request.
     async fn attempt(
         &self,
-        snapshot: &Snapshot,
+        pinned: &Pinned,
         query: &[f32],
         call: &SearchCall,
     ) -> Result<Attempt, JsError> {
+        let snapshot = &pinned.snapshot;
         let router = &snapshot.router;
         // The native reader's probe-further plan, from the core: the order
         // the shards are probed in (the route is its prefix), at most
@@ -692,7 +810,7 @@ impl Inner {
                 (order.route().to_vec(), Some((min, order.shards)))
             }
         };
-        let manifest_ref = snapshot.manifest_ref.as_ref().map(|r| r.url.as_str());
+        let manifest_ref = pinned.manifest_ref.as_str();
         let mut outcomes = self
             .ask_all(snapshot, &route, query, call, manifest_ref)
             .await?;
@@ -741,7 +859,7 @@ impl Inner {
         shards: &[ShardId],
         query: &[f32],
         call: &SearchCall,
-        manifest_ref: Option<&str>,
+        manifest_ref: &str,
     ) -> Result<Vec<HostOutcome>, JsError> {
         let groups = self.group(snapshot, shards).map_err(js_err)?;
         let calls = groups
@@ -757,14 +875,14 @@ impl Inner {
         shard_ids: Vec<u32>,
         query: &[f32],
         call: &SearchCall,
-        manifest_ref: Option<&str>,
+        manifest_ref: &str,
     ) -> HostOutcome {
         let url = format!("{}/v1/shards/search", self.hosts[host].url);
         let body = ShardsSearchRequest {
             query: query.to_vec(),
             top_k: call.top_k,
             shard_ids: shard_ids.clone(),
-            manifest_ref: manifest_ref.map(str::to_string),
+            manifest_ref: Some(manifest_ref.to_string()),
             filter: call.filter.as_ref().map(Filter::to_json),
         };
         let started = now_ms();
@@ -776,18 +894,22 @@ impl Inner {
                     json: Some(json),
                     token: self.token.as_deref(),
                     timeout_ms: self.timeout_ms,
+                    max_bytes: Some(self.max_response_bytes),
                 })
                 .await
             }
-            Err(e) => Err(format!("POST {url}: the request could not be encoded: {e}")),
+            Err(e) => Err(Error::Failed(format!(
+                "POST {url}: the request could not be encoded: {e}"
+            ))),
         };
         let latency_ms = now_ms() - started;
         let (status, result) = match resp {
-            Err(e) => (None, Err(HostFailure::Other(e))),
+            Err(e) => (None, Err(e)),
             Ok(r) => {
                 let asked = Asked {
                     url: &url,
                     shards: &shard_ids,
+                    top_k: call.top_k,
                     manifest_ref,
                     filter: call.filter.as_ref(),
                 };
@@ -807,27 +929,26 @@ impl Inner {
         &self,
         searched: Searched,
         call: &SearchCall,
-        manifest_ref: Option<String>,
+        manifest_ref: String,
         retried: bool,
         latency_ms: f64,
-    ) -> Result<JsValue, JsError> {
+    ) -> Result<JsValue, JsValue> {
         let Searched {
             route,
             outcomes,
             probing,
         } = searched;
-        let failures: Vec<String> = outcomes
+        let failures: Vec<(String, &Error)> = outcomes
             .iter()
-            .filter_map(|o| match &o.result {
-                Err(HostFailure::Other(m) | HostFailure::Stale(m)) => {
-                    Some(format!("host {}: {m}", self.hosts[o.host].url))
-                }
-                Ok(_) => None,
+            .filter_map(|o| {
+                let e = o.result.as_ref().err()?;
+                Some((format!("host {}", self.hosts[o.host].url), e))
             })
             .collect();
         if !failures.is_empty() && !call.allow_partial {
-            return Err(js_err(failures.join("; ")));
+            return Err(joined(&failures));
         }
+        let partial = !failures.is_empty();
         // Merge in route order, as the native reader does.
         let mut lists: Vec<(u32, Vec<SearchResult>)> = Vec::new();
         let mut reports = Vec::new();
@@ -837,7 +958,7 @@ impl Inner {
                     lists.extend(found);
                     None
                 }
-                Err(HostFailure::Other(m) | HostFailure::Stale(m)) => Some(m),
+                Err(e) => Some(e.to_string()),
             };
             reports.push(HostReport {
                 url: self.hosts[o.host].url.clone(),
@@ -862,11 +983,11 @@ impl Inner {
                 num_shards_queried: queried,
                 latency_ms,
                 route: route.into_iter().map(ShardId).collect(),
-                manifest_ref: manifest_ref.unwrap_or_default(),
+                manifest_ref,
                 probing,
             },
             hosts: reports,
-            partial: !failures.is_empty(),
+            partial,
             retried,
         };
         let value = serde_json::to_value(&answer).map_err(js_err)?;
@@ -878,21 +999,22 @@ impl Inner {
 struct Asked<'a> {
     url: &'a str,
     shards: &'a [u32],
-    manifest_ref: Option<&'a str>,
+    top_k: usize,
+    /// The manifest the search is pinned to.
+    manifest_ref: &'a str,
     filter: Option<&'a Filter>,
 }
 
 /// Reads a host's answer: per-shard lists for exactly the shards asked,
-/// for the pinned manifest, every hit marked with its shard and matching
-/// the filter (a host that ignored it would otherwise go unnoticed).
-fn answer(
-    asked: &Asked<'_>,
-    r: &http::Response,
-) -> Result<Vec<(u32, Vec<SearchResult>)>, HostFailure> {
+/// for the pinned manifest (an answer for another one is
+/// [`Error::Stale`]), at most `top_k` hits each, every hit marked with its
+/// shard and matching the filter (a host that ignored it would otherwise
+/// go unnoticed).
+fn answer(asked: &Asked<'_>, r: &http::Response) -> Result<Vec<(u32, Vec<SearchResult>)>, Error> {
     let url = asked.url;
     let not_json = || {
         let text: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
-        HostFailure::Other(format!("HTTP {} (not JSON): {text}", r.status))
+        Error::Failed(format!("HTTP {} (not JSON): {text}", r.status))
     };
     // One parse of the body: a data error is JSON of another shape, any
     // other error is not JSON at all.
@@ -903,30 +1025,28 @@ fn answer(
             Err(_) => return Err(not_json()),
         };
         let msg = format!("HTTP {} {code}: {message}", r.status);
-        return Err(
-            if r.status == 409 && code == shardvec_core::api::codes::STALE_MANIFEST {
-                HostFailure::Stale(msg)
-            } else {
-                HostFailure::Other(msg)
-            },
-        );
+        return Err(if r.status == 409 && code == api::codes::STALE_MANIFEST {
+            Error::Stale(msg)
+        } else {
+            Error::Failed(msg)
+        });
     }
     let a: ShardsSearchResponse = serde_json::from_slice(&r.body).map_err(|e| {
         if e.is_data() {
-            HostFailure::Other(format!("{url}: unexpected answer: {e}"))
+            Error::Failed(format!("{url}: unexpected answer: {e}"))
         } else {
             not_json()
         }
     })?;
-    if asked.manifest_ref.is_some_and(|m| m != a.manifest_ref) {
-        return Err(HostFailure::Stale(format!(
-            "answered for manifest {}",
-            a.manifest_ref
+    if a.manifest_ref != asked.manifest_ref {
+        return Err(Error::Stale(format!(
+            "answered for manifest {}, the search is pinned to manifest {}",
+            a.manifest_ref, asked.manifest_ref
         )));
     }
     let got: Vec<u32> = a.shards.iter().map(|s| s.shard_id.0).collect();
     if got.len() != asked.shards.len() || asked.shards.iter().any(|s| !got.contains(s)) {
-        return Err(HostFailure::Other(format!(
+        return Err(Error::Failed(format!(
             "asked for shards {:?}, answered {got:?}",
             asked.shards
         )));
@@ -935,11 +1055,19 @@ fn answer(
     for s in a.shards {
         let sid = s.shard_id;
         let mut hits = s.results;
+        if hits.len() > asked.top_k {
+            return Err(Error::TooManyHits {
+                url: url.to_string(),
+                shard: sid.0,
+                hits: hits.len(),
+                top_k: asked.top_k,
+            });
+        }
         for hit in &mut hits {
             match hit.shard_id {
                 None => hit.shard_id = Some(sid),
                 Some(other) if other != sid => {
-                    return Err(HostFailure::Other(format!(
+                    return Err(Error::Failed(format!(
                         "{url}: hit {} in the answer of shard {sid} is marked shard {other}",
                         hit.id
                     )))
@@ -950,7 +1078,7 @@ fn answer(
                 .filter
                 .is_some_and(|f| !f.matches(&hit.id, hit.payload.as_ref()))
             {
-                return Err(HostFailure::Other(format!(
+                return Err(Error::Failed(format!(
                     "{url}: hit {} of shard {sid} does not match the filter",
                     hit.id
                 )));

@@ -1,10 +1,12 @@
 //! HTTP through the runtime's global `fetch` (browsers, workers, Node 18+;
-//! no `window`, so no web-sys), and a clock.
+//! no `window`, so no web-sys), with an optional bound on the bytes read
+//! of a body, and a clock.
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::error::Error;
 use crate::js::js_message;
 
 /// One request.
@@ -17,12 +19,21 @@ pub(crate) struct Request<'a> {
     pub token: Option<&'a str>,
     /// Abort after this many milliseconds (`AbortSignal.timeout`).
     pub timeout_ms: Option<f64>,
+    /// Read at most this many bytes of the body: a longer one (by its
+    /// `Content-Length`, or once the bytes read pass the limit) is
+    /// [`Error::TooLarge`] and the rest is not read (the stream is
+    /// cancelled). `None`: the whole body.
+    pub max_bytes: Option<usize>,
 }
 
 /// An answer of any status.
 pub(crate) struct Response {
     pub status: u16,
     pub status_text: String,
+    /// The `ETag` header, when the runtime lets the page see it (a
+    /// cross-origin answer shows it only with
+    /// `Access-Control-Expose-Headers: ETag`).
+    pub etag: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -37,13 +48,41 @@ fn set(o: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(k), v);
 }
 
+fn property(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(k)).unwrap_or_default()
+}
+
+/// The promise a JS call returned, or an error naming `what`.
+fn promise(what: &str, r: Result<JsValue, JsValue>) -> Result<Promise, Error> {
+    r.map_err(|e| Error::Failed(format!("{what}: {}", js_message(&e))))?
+        .dyn_into::<Promise>()
+        .map_err(|_| Error::Failed(format!("{what}: a body call did not return a promise")))
+}
+
+/// Awaits `p`, or an error naming `what`.
+async fn settle(what: &str, p: Promise) -> Result<JsValue, Error> {
+    JsFuture::from(p)
+        .await
+        .map_err(|e| Error::Failed(format!("{what}: {}", js_message(&e))))
+}
+
+/// Header `name` of a `fetch` `Response`.
+fn header(resp: &JsValue, name: &str) -> Option<String> {
+    let headers = property(resp, "headers");
+    global_fn(&headers, "get")?
+        .call1(&headers, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
 /// Sends `req`; any status is an answer. Network errors, timeouts and an
-/// unreadable body are errors naming the method and URL.
-pub(crate) async fn send(req: &Request<'_>) -> Result<Response, String> {
+/// unreadable body are [`Error::Failed`] naming the method and URL; a body
+/// over `req.max_bytes` is [`Error::TooLarge`].
+pub(crate) async fn send(req: &Request<'_>) -> Result<Response, Error> {
     let what = format!("{} {}", req.method, req.url);
     let global = js_sys::global();
     let fetch = global_fn(&global, "fetch")
-        .ok_or_else(|| format!("{what}: this runtime has no global fetch"))?;
+        .ok_or_else(|| Error::Failed(format!("{what}: this runtime has no global fetch")))?;
     let init = Object::new();
     set(&init, "method", &JsValue::from_str(req.method));
     let headers = Object::new();
@@ -64,78 +103,136 @@ pub(crate) async fn send(req: &Request<'_>) -> Result<Response, String> {
     }
     set(&init, "headers", &headers);
     if let Some(ms) = req.timeout_ms {
-        let abort = Reflect::get(&global, &JsValue::from_str("AbortSignal")).unwrap_or_default();
+        let abort = property(&global, "AbortSignal");
         if let Some(timeout) = global_fn(&abort, "timeout") {
             if let Ok(signal) = timeout.call1(&abort, &JsValue::from_f64(ms)) {
                 set(&init, "signal", &signal);
             }
         }
     }
-    let promise = |r: Result<JsValue, JsValue>| -> Result<Promise, String> {
-        r.map_err(|e| format!("{what}: {}", js_message(&e)))?
-            .dyn_into::<Promise>()
-            .map_err(|_| format!("{what}: fetch did not return a promise"))
-    };
-    let sent = promise(fetch.call2(&global, &JsValue::from_str(req.url), &init))?;
-    let resp = JsFuture::from(sent)
-        .await
-        .map_err(|e| format!("{what}: {}", js_message(&e)))?;
-    let status = Reflect::get(&resp, &JsValue::from_str("status"))
-        .ok()
-        .and_then(|s| s.as_f64())
-        .unwrap_or(0.0) as u16;
-    let status_text = Reflect::get(&resp, &JsValue::from_str("statusText"))
-        .ok()
-        .and_then(|s| s.as_string())
+    let sent = promise(
+        &what,
+        fetch.call2(&global, &JsValue::from_str(req.url), &init),
+    )?;
+    let resp = settle(&what, sent).await?;
+    let status = property(&resp, "status").as_f64().unwrap_or(0.0) as u16;
+    let status_text = property(&resp, "statusText")
+        .as_string()
         .unwrap_or_default();
-    let array_buffer = global_fn(&resp, "arrayBuffer")
-        .ok_or_else(|| format!("{what}: the response has no body"))?;
-    let body = promise(array_buffer.call0(&resp))?;
-    let buf = JsFuture::from(body)
-        .await
-        .map_err(|e| format!("{what}: reading the body: {}", js_message(&e)))?;
+    let etag = header(&resp, "etag");
+    let body = match req.max_bytes {
+        None => read_all(&what, &resp).await?,
+        Some(limit) => read_at_most(&what, &resp, limit).await?,
+    };
     Ok(Response {
         status,
         status_text,
-        body: Uint8Array::new(&buf).to_vec(),
+        etag,
+        body,
     })
 }
 
-/// `GET url`: the body of a 2xx answer, or an error naming the URL and the
-/// HTTP status (or the network error).
-pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    get(url, None, None).await
+/// The whole body (`arrayBuffer()`).
+async fn read_all(what: &str, resp: &JsValue) -> Result<Vec<u8>, Error> {
+    let array_buffer = global_fn(resp, "arrayBuffer")
+        .ok_or_else(|| Error::Failed(format!("{what}: the response has no body")))?;
+    let reading = format!("{what}: reading the body");
+    let buf = settle(&reading, promise(&reading, array_buffer.call0(resp))?).await?;
+    Ok(Uint8Array::new(&buf).to_vec())
 }
 
-/// `GET url` with an optional bearer token and time limit.
+/// The body, read chunk by chunk from its stream, refused (and the stream
+/// cancelled, so the rest is never downloaded) as soon as it is known to
+/// be longer than `limit`: from `Content-Length` before reading, or when
+/// the bytes read pass it.
+async fn read_at_most(what: &str, resp: &JsValue, limit: usize) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::TooLarge {
+        request: what.to_string(),
+        limit,
+    };
+    let stream = property(resp, "body");
+    if stream.is_null() || stream.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let declared = header(resp, "content-length").and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        cancel(&stream).await;
+        return Err(too_large());
+    }
+    let reading = format!("{what}: reading the body");
+    let reader = global_fn(&stream, "getReader")
+        .and_then(|f| f.call0(&stream).ok())
+        .ok_or_else(|| Error::Failed(format!("{reading}: the body is not a readable stream")))?;
+    let read = global_fn(&reader, "read")
+        .ok_or_else(|| Error::Failed(format!("{reading}: the body is not a readable stream")))?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = settle(&reading, promise(&reading, read.call0(&reader))?).await?;
+        if property(&chunk, "done").as_bool().unwrap_or(true) {
+            return Ok(body);
+        }
+        let bytes = property(&chunk, "value")
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| Error::Failed(format!("{reading}: a chunk is not bytes")))?;
+        let n = bytes.length() as usize;
+        if n > limit - body.len() {
+            cancel(&reader).await;
+            return Err(too_large());
+        }
+        let start = body.len();
+        body.resize(start + n, 0);
+        bytes.copy_to(&mut body[start..]);
+    }
+}
+
+/// Cancels a body stream or its reader (`cancel()`): the rest of the body
+/// is not downloaded. Best effort: the caller's error is the answer's
+/// size, whatever `cancel` says.
+async fn cancel(target: &JsValue) {
+    if let Some(c) = global_fn(target, "cancel") {
+        if let Ok(p) = promise("cancel", c.call0(target)) {
+            let _ = settle("cancel", p).await;
+        }
+    }
+}
+
+/// `GET url`: a 2xx answer, or an error naming the URL and the HTTP
+/// status (or the network error).
 pub(crate) async fn get(
     url: &str,
     token: Option<&str>,
     timeout_ms: Option<f64>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Response, Error> {
     let resp = send(&Request {
         method: "GET",
         url,
         json: None,
         token,
         timeout_ms,
+        max_bytes: None,
     })
     .await?;
     if !(200..300).contains(&resp.status) {
-        return Err(
+        return Err(Error::Failed(
             format!("GET {url}: HTTP {} {}", resp.status, resp.status_text)
                 .trim_end()
                 .to_string(),
-        );
+        ));
     }
-    Ok(resp.body)
+    Ok(resp)
+}
+
+/// `GET url`: the body of a 2xx answer, or an error naming the URL and the
+/// HTTP status (or the network error).
+pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, Error> {
+    get(url, None, None).await.map(|r| r.body)
 }
 
 /// Milliseconds from the runtime's monotonic clock (`performance.now`),
 /// or `Date.now` where there is none.
 pub(crate) fn now_ms() -> f64 {
     let global = js_sys::global();
-    let perf = Reflect::get(&global, &JsValue::from_str("performance")).unwrap_or_default();
+    let perf = property(&global, "performance");
     global_fn(&perf, "now")
         .and_then(|now| now.call0(&perf).ok())
         .and_then(|v| v.as_f64())

@@ -16,7 +16,8 @@
 //! `Snapshot.open` fetches from), `edge` (`EdgeClient`, `Snapshot.fromHost`),
 //! `options` (routing options from JS), `filter` (payload filters from
 //! JS: `Snapshot.parseFilter`, `filterMatches`), `merge`, `js` (JS values <-> JSON,
-//! errors), `http` (`fetch`).
+//! errors), `http` (`fetch`, with a bound on the bytes read), `error` (the
+//! error of every HTTP exchange, a JS `Error` with a `code`).
 //!
 //! Values cross the boundary as plain JavaScript values: options and routing
 //! contexts are plain objects, results are plain objects and arrays (built
@@ -28,11 +29,15 @@
 //!
 //! Errors become JavaScript `Error`s carrying the core error's message (for
 //! [`Snapshot::open`], prefixed with the URL at fault, as the native reader
-//! does). Inputs are validated before they reach the core, so no panic
-//! reaches JavaScript; debug builds install a panic hook that logs to
-//! `console.error` all the same.
+//! does); those of the edge client's requests and of `Snapshot.fromHost`
+//! also carry a `code` (`wrong_manifest`, `stale_manifest`,
+//! `answer_too_large`, `too_many_hits`, `request_failed`). Inputs are
+//! validated before they reach the core, so no panic reaches JavaScript;
+//! debug builds install a panic hook that logs to `console.error` all the
+//! same.
 
 mod edge;
+mod error;
 mod filter;
 mod http;
 mod js;
@@ -41,7 +46,7 @@ mod options;
 mod snapshot;
 mod source;
 
-pub use edge::EdgeClient;
+pub use edge::{EdgeClient, DEFAULT_MAX_RESPONSE_BYTES};
 #[cfg(debug_assertions)]
 pub use js::start;
 pub use merge::merge;

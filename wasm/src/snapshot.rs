@@ -80,7 +80,8 @@ pub struct SnapshotData {
 impl Snapshot {
     /// Builds a snapshot from the bytes of its manifest, the text of
     /// `_CURRENT` (optional; it gives the manifest URL reported by
-    /// `info()`) and the routing artefacts the strategy needs
+    /// `info()`, which an `EdgeClient` needs, and must name the run of the
+    /// manifest given) and the routing artefacts the strategy needs
     /// (`centroids.npy` for CLUSTER, `hyperplanes.npy` for LSH).
     #[wasm_bindgen(js_name = fromParts)]
     pub fn from_parts(
@@ -91,11 +92,20 @@ impl Snapshot {
     ) -> Result<Snapshot, JsError> {
         let manifest = Manifest::parse(manifest).map_err(js_err)?;
         let manifest_ref = match current_json {
-            Some(s) => Some(
-                CurrentPointer::parse(s.as_bytes())
+            Some(s) => {
+                let r = CurrentPointer::parse(s.as_bytes())
                     .map_err(js_err)?
-                    .manifest_ref(),
-            ),
+                    .manifest_ref();
+                // The reference is what an EdgeClient pins its searches
+                // to: it must name this manifest's run.
+                if r.run_id != manifest.build.run_id {
+                    return Err(js_err(format!(
+                        "_CURRENT names run {} (manifest {}), the manifest given is run {}",
+                        r.run_id, r.url, manifest.build.run_id
+                    )));
+                }
+                Some(r)
+            }
             None => None,
         };
         // The last step of the core loader, on the files at hand (no

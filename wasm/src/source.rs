@@ -24,6 +24,7 @@ use shardvec_core::snapshot::{Object, Source};
 use shardvec_core::ManifestRef;
 use wasm_bindgen::prelude::*;
 
+use crate::error::Error;
 use crate::http::fetch_bytes;
 use crate::js::{absent, js_display, js_err, prop};
 
@@ -182,27 +183,30 @@ impl HttpSource {
 
 impl Source for HttpSource {
     type Bytes = Vec<u8>;
-    type Error = String;
+    type Error = Error;
 
-    async fn fetch(&self, object: Object<'_>) -> Result<Vec<u8>, String> {
+    async fn fetch(&self, object: Object<'_>) -> Result<Vec<u8>, Error> {
         let key = match object {
             Object::Manifest { url } => manifest_key(url).ok_or_else(|| {
-                ForeignUrl {
-                    url: url.to_string(),
-                    prefix: self.base.clone(),
-                }
-                .to_string()
+                Error::Failed(
+                    ForeignUrl {
+                        url: url.to_string(),
+                        prefix: self.base.clone(),
+                    }
+                    .to_string(),
+                )
             })?,
             Object::Artefact {
                 url,
                 recorded_prefix,
                 ..
-            } => resolve_key(url, recorded_prefix, &self.base).map_err(|e| e.to_string())?,
+            } => resolve_key(url, recorded_prefix, &self.base)
+                .map_err(|e| Error::Failed(e.to_string()))?,
         };
         fetch_bytes(&format!("{}/{key}", self.base)).await
     }
 
-    async fn list_manifests(&self) -> Result<Option<Vec<ManifestRef>>, String> {
+    async fn list_manifests(&self) -> Result<Option<Vec<ManifestRef>>, Error> {
         if let Some(m) = &self.manifests {
             return Ok(Some(m.clone()));
         }
