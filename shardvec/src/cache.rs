@@ -10,14 +10,26 @@
 //! when complete, and a finished version is never modified: a handle opened
 //! on one version keeps reading exactly those bytes even while another
 //! process, or a refresh in this one, installs a newer version next to it.
-//! A damaged version (a file missing or of the wrong size, no identity, or
-//! — found by the backend — a file that does not open or fails SQLite's
-//! `quick_check`, see [`discard`]) is moved aside and downloaded again. The shard folder's `.lock` file (an OS file lock)
-//! serialises processes and threads sharing one `local_root`; a process that
-//! dies mid-download leaves only a temporary folder behind, which the next
-//! download removes. Versions are not deleted while readers may use them:
-//! a snapshot flipping between publishes re-uses each cached version
-//! (pruning old versions is left to the operator for now).
+//! A damaged version — a file missing or of the wrong size, no identity,
+//! or, found by the backend, a file that fails its integrity check — is
+//! moved aside and downloaded again ([`discard`]). Only damage does that: a
+//! version that fails to open for want of file descriptors, memory or a
+//! lock stays, so pressure never turns into a download storm.
+//!
+//! The shard folder's `.lock` file (an OS file lock) serialises downloads,
+//! discards and prunes of the shard across processes and threads sharing
+//! one `local_root`; a process that dies mid-download leaves only a
+//! temporary folder behind, which the next download removes.
+//!
+//! **Pruning.** Every version in use — by an open shard handle, in any
+//! process — is held open with a shared lock on its folder
+//! ([`CachedVersion`]). After a download installs a new version, every
+//! other version of the shard whose folder's exclusive lock can be taken
+//! (nobody uses it) is renamed aside and deleted, so `local_root` holds
+//! about one version per shard however many times the snapshot is
+//! published, never less than what live handles read. A version still in
+//! use when a newer one arrives goes at a later download. (On non-Unix
+//! systems nothing is pruned.)
 //!
 //! `local_root` is created private (`0700`), and an existing one that is
 //! world-writable and not owned by this user is refused ([`Error::Cache`]):
@@ -108,16 +120,126 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::cache(what, e))
 }
 
+/// A cached version in use: its folder, held open under a shared OS lock
+/// for as long as this value lives, so that no process prunes it meanwhile
+/// (module docs). Shard handles keep theirs.
+#[derive(Debug)]
+pub struct CachedVersion {
+    path: PathBuf,
+    /// The version folder, open and share-locked (Unix).
+    #[cfg(unix)]
+    _guard: File,
+    /// Its device and inode: they tell this version from a later download
+    /// of the same identity.
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl CachedVersion {
+    /// The version folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the folder at `path` into use, if it is a complete version of
+    /// `id`: opens and share-locks it, then checks it is still the folder
+    /// at `path` (a pruner renames before it deletes) and complete.
+    fn take(path: &Path, id: &Identity) -> std::io::Result<Option<CachedVersion>> {
+        #[cfg(unix)]
+        {
+            let guard = match File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            guard.lock_shared()?;
+            let held = inode_of(&guard)?;
+            if inode(path)? != Some(held) || !is_complete(path, id) {
+                return Ok(None);
+            }
+            Ok(Some(CachedVersion {
+                path: path.to_path_buf(),
+                _guard: guard,
+                inode: held,
+            }))
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(is_complete(path, id).then(|| CachedVersion {
+                path: path.to_path_buf(),
+            }))
+        }
+    }
+
+    /// A check, runnable anywhere, of whether the folder at this version's
+    /// path is still this version (not moved aside, not replaced by a later
+    /// download).
+    fn in_place_check(&self) -> impl Fn() -> std::io::Result<bool> + Send + 'static {
+        let path = self.path.clone();
+        #[cfg(unix)]
+        let held = self.inode;
+        move || {
+            #[cfg(unix)]
+            {
+                Ok(inode(&path)? == Some(held))
+            }
+            #[cfg(not(unix))]
+            {
+                Ok(path.exists())
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some((m.dev(), m.ino()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn inode_of(file: &File) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Takes the shard folder's `.lock` (exclusive, blocking): one download,
+/// discard or prune of a shard at a time, across processes.
+fn lock_shard(dir: &Path) -> std::io::Result<File> {
+    fs::create_dir_all(dir)?;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// A fresh name to move a folder aside under (removed by the next download).
+fn aside_name(dir: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    dir.join(format!(".old-{}-{stamp}", std::process::id()))
+}
+
 /// Makes sure the shard's files are cached, downloading them from
-/// `location` (keys `src_key/<file>`) when needed. Returns the version
-/// folder holding them.
+/// `location` (keys `src_key/<file>`) when needed, and takes the version
+/// into use. After a download, other versions of the shard that no handle
+/// in any process uses are pruned.
 pub async fn ensure(
     location: &SnapshotLocation,
     local_root: &Path,
     shard: ShardId,
     src_key: &str,
     identity: &Identity,
-) -> Result<PathBuf> {
+) -> Result<CachedVersion> {
     for (name, _) in &identity.files {
         check_name(name, shard)?;
     }
@@ -127,90 +249,106 @@ pub async fn ensure(
     }
     let dir = shard_dir(local_root, shard);
     let version = dir.join(identity.version_name());
-    {
+    let take = || {
         let (v, id) = (version.clone(), identity.clone());
-        if blocking(version.clone(), move || Ok(is_complete(&v, &id))).await? {
-            return Ok(version);
-        }
-    }
-    let lock_path = dir.join(LOCK_FILE);
-    let lock = {
-        let (d, l) = (dir.clone(), lock_path.clone());
-        blocking(lock_path, move || -> std::io::Result<File> {
-            fs::create_dir_all(&d)?;
-            let f = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&l)?;
-            f.lock()?;
-            Ok(f)
-        })
-        .await?
+        blocking(version.clone(), move || CachedVersion::take(&v, &id))
     };
-
+    if let Some(cached) = take().await? {
+        return Ok(cached);
+    }
+    let lock = {
+        let d = dir.clone();
+        blocking(dir.join(LOCK_FILE), move || lock_shard(&d)).await?
+    };
     // Another process may have finished while we waited for the lock.
-    let (v, id) = (version.clone(), identity.clone());
-    let done = blocking(version.clone(), move || Ok(is_complete(&v, &id))).await?;
-    if !done {
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            identity.version_name(),
-            std::process::id()
-        ));
-        {
-            let (d, t, v) = (dir.clone(), tmp.clone(), version.clone());
-            blocking(dir.clone(), move || {
-                // Leftovers of crashed downloads, and a damaged version.
-                for entry in fs::read_dir(&d)? {
-                    let p = entry?.path();
-                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    if name.starts_with(".tmp-") || name.starts_with(".old-") {
-                        let _ = fs::remove_dir_all(&p);
-                    }
-                }
-                if v.exists() {
-                    fs::rename(&v, d.join(format!(".old-{}", std::process::id())))?;
-                }
-                fs::create_dir_all(&t)
-            })
-            .await?;
-        }
-        for (name, size) in &identity.files {
-            let dest = tmp.join(name);
-            if let Err(e) =
-                download(location, &format!("{src_key}/{name}"), &dest, *size, shard).await
-            {
-                let t = tmp.clone();
-                let _ = blocking(tmp.clone(), move || fs::remove_dir_all(&t)).await;
-                return Err(e);
-            }
-        }
-        let json = serde_json::to_vec(identity)
-            .map_err(|e| Error::cache(&tmp, std::io::Error::other(e)))?;
+    if let Some(cached) = take().await? {
+        return Ok(cached);
+    }
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        identity.version_name(),
+        std::process::id()
+    ));
+    {
         let (d, t, v) = (dir.clone(), tmp.clone(), version.clone());
-        blocking(version.clone(), move || {
-            fs::write(t.join(IDENTITY_FILE), json)?;
-            fs::rename(&t, &v)?;
-            // Damaged versions moved aside go; other versions stay, because
-            // a state still in service (before or during a refresh, or in
-            // another process) may open new connections to them.
-            for entry in fs::read_dir(&d)? {
-                let p = entry?.path();
-                let aside = p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(".old-"));
-                if aside {
-                    let _ = fs::remove_dir_all(&p);
-                }
+        blocking(dir.clone(), move || {
+            // Leftovers of crashed downloads, and a damaged version.
+            remove_aside(&d)?;
+            if v.exists() {
+                fs::rename(&v, aside_name(&d))?;
             }
-            Ok(())
+            fs::create_dir_all(&t)
         })
         .await?;
     }
+    for (name, size) in &identity.files {
+        let dest = tmp.join(name);
+        if let Err(e) = download(location, &format!("{src_key}/{name}"), &dest, *size, shard).await
+        {
+            let t = tmp.clone();
+            let _ = blocking(tmp.clone(), move || fs::remove_dir_all(&t)).await;
+            return Err(e);
+        }
+    }
+    let json =
+        serde_json::to_vec(identity).map_err(|e| Error::cache(&tmp, std::io::Error::other(e)))?;
+    let (d, t, v, id) = (dir.clone(), tmp.clone(), version.clone(), identity.clone());
+    let cached = blocking(version.clone(), move || {
+        fs::write(t.join(IDENTITY_FILE), json)?;
+        fs::rename(&t, &v)?;
+        let cached = CachedVersion::take(&v, &id)?;
+        prune(&d, &v)?;
+        remove_aside(&d)?;
+        Ok(cached)
+    })
+    .await?;
     drop(lock);
-    Ok(version)
+    cached.ok_or_else(|| {
+        Error::cache(
+            &version,
+            std::io::Error::other("the version just installed is not complete"),
+        )
+    })
+}
+
+/// Removes the folders moved aside in `dir` (damaged or pruned versions,
+/// leftovers of crashed downloads). Called under the shard lock.
+fn remove_aside(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let p = entry?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with(".tmp-") || name.starts_with(".old-") {
+            let _ = fs::remove_dir_all(&p);
+        }
+    }
+    Ok(())
+}
+
+/// Moves aside every version in `dir` but `keep` that no handle in any
+/// process has in use (its folder's exclusive lock is free). Called under
+/// the shard lock; a version a handle still uses goes at a later prune.
+fn prune(dir: &Path, keep: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    for entry in fs::read_dir(dir)? {
+        let p = entry?.path();
+        let is_version = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("v-"));
+        if !is_version || p == keep {
+            continue;
+        }
+        let Ok(folder) = File::open(&p) else { continue };
+        if folder.try_lock().is_ok() {
+            // Renamed first: a reader taking it into use checks the inode
+            // at the path after locking, and never gets a half-deleted one.
+            fs::rename(&p, aside_name(dir))?;
+            tracing::debug!(version = %p.display(), "pruned an unused cache version");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, keep);
+    Ok(())
 }
 
 /// Creates `root` private, or checks that an existing one is not open to
@@ -250,21 +388,23 @@ fn secure_root(root: &Path) -> std::io::Result<()> {
 }
 
 /// Moves a cached version that turned out damaged (its files have the
-/// right sizes but do not open) aside, so the next [`ensure`] downloads it
-/// again. Handles already open on it keep their files until they close.
-pub async fn discard(version: &Path) -> Result<()> {
-    let v = version.to_path_buf();
-    blocking(version.to_path_buf(), move || {
-        let Some(dir) = v.parent() else {
-            return Ok(());
-        };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        match fs::rename(&v, dir.join(format!(".old-{}-{stamp}", std::process::id()))) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+/// right sizes but do not open: see the backends) aside, under the shard
+/// lock, so the next [`ensure`] downloads it again. Nothing happens if the
+/// folder at its path is no longer this version (another thread or process
+/// already replaced it). Handles open on it keep their files until they
+/// close.
+pub async fn discard(version: &CachedVersion) -> Result<()> {
+    let path = version.path.clone();
+    let Some(dir) = path.parent().map(Path::to_path_buf) else {
+        return Ok(());
+    };
+    let in_place = version.in_place_check();
+    blocking(path.clone(), move || {
+        let _lock = lock_shard(&dir)?;
+        if in_place()? {
+            fs::rename(&path, aside_name(&dir))?;
         }
+        Ok(())
     })
     .await
 }

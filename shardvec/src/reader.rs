@@ -61,8 +61,9 @@ pub use shardvec_core::api::MAX_TOP_K;
 pub use shardvec_core::api::{HealthStatus, ShardHits};
 
 /// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
-/// unbounded shard cache, 8 concurrent shard searches, no store options,
-/// the object-store manifest store, backends detected per shard.
+/// no prefetch on refresh, unbounded shard cache, 8 concurrent shard
+/// searches, no store options, the object-store manifest store, backends
+/// detected per shard.
 #[derive(Debug, Clone)]
 pub struct ReaderOptions {
     pub(crate) max_fallback_attempts: usize,
@@ -76,6 +77,7 @@ pub struct ReaderOptions {
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
     pub(crate) allow_foreign_urls: bool,
+    pub(crate) prefetch_on_refresh: bool,
 }
 
 impl Default for ReaderOptions {
@@ -92,6 +94,7 @@ impl Default for ReaderOptions {
             rate_limiter: None,
             metrics: None,
             allow_foreign_urls: false,
+            prefetch_on_refresh: false,
         }
     }
 }
@@ -122,6 +125,18 @@ impl ReaderOptions {
     /// Open every shard at open and refresh time instead of on first use.
     pub fn preload_shards(mut self, yes: bool) -> Self {
         self.preload_shards = yes;
+        self
+    }
+
+    /// On refresh, open in the new snapshot every shard open in the current
+    /// one (downloading what changed) *before* swapping it in (default
+    /// false: shards open on first use). A refresh whose shards cannot be
+    /// opened — a store missing objects, a full disk — then fails and the
+    /// current snapshot stays in service, instead of searches failing
+    /// after the swap. Shards unchanged by the publish are carried over
+    /// either way.
+    pub fn prefetch_on_refresh(mut self, yes: bool) -> Self {
+        self.prefetch_on_refresh = yes;
         self
     }
 
@@ -882,9 +897,23 @@ impl AsyncShardedVectorReader {
         )
         .await?;
         let state = Arc::new(State::new(loaded, &self.inner.options));
+        let old = self.inner.state.load_full();
+        let carried = state.carry_unchanged(&old);
+        tracing::debug!(
+            shards = carried.len(),
+            "shard handles carried over the refresh"
+        );
         if self.inner.options.preload_shards {
             self.preload(&state).await?;
+        } else if self.inner.options.prefetch_on_refresh {
+            let open: Vec<ShardId> = old
+                .open_shards()
+                .into_iter()
+                .filter(|s| !carried.contains(s) && state.manifest.shard(*s).is_some())
+                .collect();
+            self.open_all(&state, open).await?;
         }
+        drop(old);
         // `close` may have run while the new state was being built.
         self.check_open()?;
         if let Some(m) = &self.inner.options.metrics {
@@ -1052,6 +1081,49 @@ impl State {
                 None => LruCache::unbounded(),
             }),
         }
+    }
+}
+
+impl State {
+    /// Puts into this (new, unused) state the open handles of `old` whose
+    /// shard this publish did not change — the same manifest entry (URL,
+    /// checkpoint, sizes, row count), dimension, metric and prefix — so a
+    /// refresh neither reopens them nor holds two copies. Returns their ids.
+    fn carry_unchanged(&self, old: &State) -> Vec<ShardId> {
+        let same_space = old.manifest.vector.dim == self.manifest.vector.dim
+            && old.manifest.vector.metric == self.manifest.vector.metric
+            && old.manifest.build.s3_prefix == self.manifest.build.s3_prefix;
+        let (Ok(old_handles), Ok(mut handles)) = (old.handles.lock(), self.handles.lock()) else {
+            return Vec::new();
+        };
+        if !same_space {
+            return Vec::new();
+        }
+        let mut carried = Vec::new();
+        // Least recently used first, so the new cache keeps the old order.
+        for (sid, slot) in old_handles.iter().rev() {
+            let unchanged = slot.initialized()
+                && old.manifest.shard(*sid).is_some()
+                && old.manifest.shard(*sid) == self.manifest.shard(*sid);
+            if unchanged {
+                handles.put(*sid, slot.clone());
+                carried.push(*sid);
+            }
+        }
+        carried
+    }
+
+    /// The shards with an open handle.
+    fn open_shards(&self) -> Vec<ShardId> {
+        self.handles.lock().map_or_else(
+            |_| Vec::new(),
+            |h| {
+                h.iter()
+                    .filter(|(_, slot)| slot.initialized())
+                    .map(|(sid, _)| *sid)
+                    .collect()
+            },
+        )
     }
 }
 

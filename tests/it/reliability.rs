@@ -20,7 +20,7 @@ use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions, SnapshotL
 use shardvec_cli::bench::CountingStore;
 use shardvec_core::{Metric, ShardId, VectorId};
 use shardvec_e2e::fault_store::{FaultStore, PutFault};
-use shardvec_e2e::host::{post, TestHost};
+use shardvec_e2e::host::{post, ServeProcess, TestHost};
 use shardvec_e2e::Case;
 use shardvec_host::{HostMetrics, HostOptions};
 
@@ -321,72 +321,6 @@ async fn a_reused_run_id_is_refused_before_anything_is_written() {
         open(&memory).await.snapshot_info().unwrap().total_vectors,
         80
     );
-}
-
-/// A real `shardvec serve` process on 127.0.0.1, its address read from
-/// its `listening on http://...` line.
-struct ServeProcess {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl ServeProcess {
-    fn start(prefix: &str, root: &std::path::Path, extra: &[&str]) -> ServeProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(shardvec_e2e::shardvec_bin())
-            .args([
-                "serve",
-                "--prefix",
-                prefix,
-                "--listen",
-                "127.0.0.1:0",
-                "--local-root",
-            ])
-            .arg(root)
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(out).read_line(&mut line).unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        ServeProcess { child, addr }
-    }
-
-    fn sigterm(&self) {
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Waits up to `limit` for the process to exit.
-    fn exits_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Whether the server closed `s` (EOF or reset) within `limit`.

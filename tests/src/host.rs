@@ -2,6 +2,7 @@
 //! tests, and small HTTP helpers.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shardvec::{AsyncShardedVectorReader, ReaderOptions};
@@ -115,4 +116,74 @@ pub fn rss_kib() -> u64 {
 /// The `error.code` of an error answer.
 pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// A real `shardvec serve` process on 127.0.0.1, its address read from
+/// its `listening on http://...` line.
+pub struct ServeProcess {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl ServeProcess {
+    /// Starts `shardvec serve` on `prefix` with `root` as its local root
+    /// and the `extra` arguments.
+    pub fn start(prefix: &str, root: &std::path::Path, extra: &[&str]) -> ServeProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(crate::shardvec_bin())
+            .args([
+                "serve",
+                "--prefix",
+                prefix,
+                "--listen",
+                "127.0.0.1:0",
+                "--local-root",
+            ])
+            .arg(root)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        ServeProcess { child, addr }
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn exits_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

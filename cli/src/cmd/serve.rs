@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Re-read _CURRENT every this many seconds.
     #[arg(long)]
     refresh_secs: Option<u64>,
+    /// On refresh, open the new snapshot's shards that are open now before
+    /// switching to it; a refresh whose shards fail to open (missing
+    /// objects, full disk) is refused and the current snapshot kept.
+    #[arg(long)]
+    prefetch_on_refresh: bool,
     /// Serve this folder (web-demo/, with its pkg/) at /demo/.
     #[arg(long)]
     demo_dir: Option<PathBuf>,
@@ -85,6 +90,7 @@ pub async fn run(a: &ServeArgs) -> Result<(), BoxError> {
     let root = a.local_root.clone().unwrap_or_else(default_root);
     let mut reader_opts = ReaderOptions::new()
         .store_options(a.store.options())
+        .prefetch_on_refresh(a.prefetch_on_refresh)
         .metrics(metrics.clone());
     if let Some(n) = a.max_open_shards {
         reader_opts = reader_opts.max_cached_shards(n);

@@ -47,8 +47,10 @@ use lancedb::query::{ExecutableQuery, QueryBase};
 use shardvec_core::{Metric, SearchResult, VectorId};
 
 use super::{
-    lance_store, BackendKind, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector,
+    lance_store, BackendKind, OpenFailure, ShardBackend, ShardQuery, ShardSearcher, ShardSource,
+    StoredVector,
 };
+use crate::cache::CachedVersion;
 use crate::error::Result;
 use crate::flat::{FlatVectors, Scores};
 use crate::payload_index::PayloadIndex;
@@ -104,70 +106,139 @@ impl ShardBackend for LanceDbBackend {
         source: &'a ShardSource,
     ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
         Box::pin(async move {
-            let mut session = None;
-            let uri = match self.mode {
-                LanceMode::Local => {
-                    let dataset_key = source.object_key(DATASET_DIR);
-                    let mut files: Vec<(String, u64)> = source
-                        .location
-                        .list(&dataset_key)
-                        .await?
-                        .into_iter()
-                        .filter_map(|(k, size)| Some((source.name_in_shard(&k)?.to_string(), size)))
-                        .collect();
-                    if files.is_empty() {
-                        return Err(source.error(format!("no objects under {DATASET_DIR}/")));
-                    }
-                    files.sort();
-                    path_uri(source, &source.cache(files).await?)?
-                }
+            match self.mode {
+                LanceMode::Local => self.open_local(source).await,
                 LanceMode::Remote => {
-                    let local_dir = url::Url::parse(source.location.url())
-                        .ok()
-                        .filter(|u| u.scheme() == "file")
-                        .and_then(|u| u.to_file_path().ok());
-                    match local_dir {
-                        // Lance's own file-system paths are the fastest.
-                        // Built from the checked key's segments, never by
-                        // parsing a URL again (no percent-decoding).
-                        Some(mut dir) => {
-                            for seg in source.key.split('/').filter(|s| !s.is_empty()) {
-                                dir.push(seg);
-                            }
-                            path_uri(source, &dir)?
-                        }
-                        None => {
-                            let (s, uri) = lance_store::session_for(
-                                source.location.store().clone(),
-                                &source.location.path(&source.key),
-                            );
-                            session = Some(s);
-                            uri
-                        }
-                    }
+                    let (uri, session) = remote_uri(source)?;
+                    let table = open_table(source, &uri, session).await?;
+                    Ok(self.shard(source, table, None))
                 }
-            };
-            let mut connect = lancedb::connect(&uri);
-            if let Some(s) = session {
-                connect = connect.session(s);
             }
-            let conn = connect
-                .execute()
-                .await
-                .map_err(|e| source.failed(format!("cannot open LanceDB at {uri}"), e))?;
-            let table = conn
-                .open_table(TABLE)
-                .execute()
-                .await
-                .map_err(|e| source.failed(format!("cannot open table `{TABLE}`"), e))?;
-            Ok(Arc::new(LanceShard {
-                table,
-                source: source.clone(),
-                distance: self.distance,
-                resident: OnceCell::new(),
-            }) as Arc<dyn ShardSearcher>)
         })
     }
+}
+
+impl LanceDbBackend {
+    /// Copies the dataset into the local cache and opens the copy. A copy
+    /// that fails to open for any reason but the machine's resources (file
+    /// descriptors, memory, disk) is damaged — Lance reports a bad manifest
+    /// or a missing file in many shapes — and is downloaded again once, as
+    /// is one whose row count differs from the manifest's.
+    async fn open_local(&self, source: &ShardSource) -> Result<Arc<dyn ShardSearcher>> {
+        let dataset_key = source.object_key(DATASET_DIR);
+        let mut files: Vec<(String, u64)> = source
+            .location
+            .list(&dataset_key)
+            .await?
+            .into_iter()
+            .filter_map(|(k, size)| Some((source.name_in_shard(&k)?.to_string(), size)))
+            .collect();
+        if files.is_empty() {
+            return Err(source.error(format!("no objects under {DATASET_DIR}/")));
+        }
+        files.sort();
+        source
+            .open_cached(files, |version| async move {
+                let opened = async {
+                    let uri = path_uri(source, version.path())?;
+                    // Lance can panic on a damaged manifest (an arithmetic
+                    // overflow decoding its footer): a panic here is damage.
+                    let open = std::panic::AssertUnwindSafe(open_table(source, &uri, None));
+                    let table =
+                        futures::FutureExt::catch_unwind(open)
+                            .await
+                            .map_err(|panic| {
+                                let what = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_default();
+                                source.damaged(format!("LanceDB panicked opening the copy: {what}"))
+                            })??;
+                    let rows = table
+                        .count_rows(None)
+                        .await
+                        .map_err(|e| source.failed("cannot count rows", e))?;
+                    if rows as u64 != source.meta.row_count {
+                        return Err(source.damaged(format!(
+                            "the copy has {rows} rows, the manifest records {}",
+                            source.meta.row_count
+                        )));
+                    }
+                    Ok(table)
+                };
+                match opened.await {
+                    Ok(table) => Ok(self.shard(source, table, Some(version))),
+                    Err(e) if super::caused_by(&e, super::is_resource_exhaustion) => {
+                        Err(OpenFailure::Failed(e))
+                    }
+                    Err(e) => Err(OpenFailure::Damaged(e)),
+                }
+            })
+            .await
+    }
+
+    fn shard(
+        &self,
+        source: &ShardSource,
+        table: lancedb::Table,
+        version: Option<Arc<CachedVersion>>,
+    ) -> Arc<dyn ShardSearcher> {
+        Arc::new(LanceShard {
+            table,
+            source: source.clone(),
+            distance: self.distance,
+            resident: OnceCell::new(),
+            _version: version,
+        })
+    }
+}
+
+/// Where a [`LanceMode::Remote`] shard is opened: its URI, and the session
+/// holding the reader's store for stores Lance cannot open itself.
+fn remote_uri(source: &ShardSource) -> Result<(String, Option<Arc<lancedb::Session>>)> {
+    let local_dir = url::Url::parse(source.location.url())
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok());
+    match local_dir {
+        // Lance's own file-system paths are the fastest. Built from the
+        // checked key's segments, never by parsing a URL again (no
+        // percent-decoding).
+        Some(mut dir) => {
+            for seg in source.key.split('/').filter(|s| !s.is_empty()) {
+                dir.push(seg);
+            }
+            Ok((path_uri(source, &dir)?, None))
+        }
+        None => {
+            let (s, uri) = lance_store::session_for(
+                source.location.store().clone(),
+                &source.location.path(&source.key),
+            );
+            Ok((uri, Some(s)))
+        }
+    }
+}
+
+/// Opens table [`TABLE`] of the dataset at `uri`.
+async fn open_table(
+    source: &ShardSource,
+    uri: &str,
+    session: Option<Arc<lancedb::Session>>,
+) -> Result<lancedb::Table> {
+    let mut connect = lancedb::connect(uri);
+    if let Some(s) = session {
+        connect = connect.session(s);
+    }
+    let conn = connect
+        .execute()
+        .await
+        .map_err(|e| source.failed(format!("cannot open LanceDB at {uri}"), e))?;
+    conn.open_table(TABLE)
+        .execute()
+        .await
+        .map_err(|e| source.failed(format!("cannot open table `{TABLE}`"), e))
 }
 
 /// LanceDB's name for a metric.
@@ -193,6 +264,9 @@ pub struct LanceShard {
     distance: LanceDistance,
     /// The shard in memory, loaded by the first filtered search or scan.
     resident: OnceCell<Arc<Resident>>,
+    /// The cache version read ([`LanceMode::Local`]), kept in use while
+    /// the shard is open.
+    _version: Option<Arc<CachedVersion>>,
 }
 
 /// A LanceDB shard in memory, for exact filtered searches.

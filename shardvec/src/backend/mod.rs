@@ -26,6 +26,7 @@ pub mod lancedb;
 #[cfg(feature = "sqlite-vec")]
 pub mod sqlite_vec;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ use shardvec_core::{Filter, Metric, SearchResult, ShardId, ShardMeta, VectorId};
 
 use shardvec_core::layout::{LANCE_DATASET_DIR, SQLITE_VEC_SHARD_FILE};
 
-use crate::cache::{self, Identity};
+use crate::cache::{self, CachedVersion, Identity};
 use crate::error::{BoxError, Error, Result};
 use crate::location::SnapshotLocation;
 
@@ -171,9 +172,9 @@ impl ShardSource {
     }
 
     /// Makes sure `files` (relative to the shard folder, with their sizes)
-    /// are in the local cache under this shard's identity, and returns the
-    /// cached version folder.
-    pub async fn cache(&self, files: Vec<(String, u64)>) -> Result<PathBuf> {
+    /// are in the local cache under this shard's identity, and takes the
+    /// cached version into use (keep it as long as its files are read).
+    pub async fn cache(&self, files: Vec<(String, u64)>) -> Result<CachedVersion> {
         let identity = Identity {
             db_url: self.meta.db_url.clone().unwrap_or_default(),
             checkpoint_id: self.meta.checkpoint_id.clone(),
@@ -187,6 +188,30 @@ impl ShardSource {
             &identity,
         )
         .await
+    }
+
+    /// Caches `files` ([`ShardSource::cache`]) and opens the cached version
+    /// with `open`. A version `open` finds damaged
+    /// ([`OpenFailure::Damaged`]) is discarded and downloaded once more; any
+    /// other failure keeps the cached copy and is returned as it is.
+    pub async fn open_cached<T, F, Fut>(&self, files: Vec<(String, u64)>, mut open: F) -> Result<T>
+    where
+        F: FnMut(Arc<CachedVersion>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, OpenFailure>>,
+    {
+        let mut retried = false;
+        loop {
+            let version = Arc::new(self.cache(files.clone()).await?);
+            match open(version.clone()).await {
+                Ok(opened) => return Ok(opened),
+                Err(OpenFailure::Damaged(e)) if !retried => {
+                    tracing::warn!(shard = self.id().0, error = %e, "cached shard damaged; downloading it again");
+                    cache::discard(&version).await?;
+                    retried = true;
+                }
+                Err(OpenFailure::Damaged(e) | OpenFailure::Failed(e)) => return Err(e),
+            }
+        }
     }
 
     /// The key of `name` inside the shard folder (relative to `location`).
@@ -223,6 +248,17 @@ impl ShardSource {
         }
     }
 
+    /// A backend error about this shard's bytes: `reason` shows they are
+    /// damaged (a check failed, a structure is malformed).
+    /// [`OpenFailure::classify`] recognises it.
+    pub fn damaged(&self, reason: impl Into<String>) -> Error {
+        Error::Backend {
+            shard: self.id(),
+            url: self.url(),
+            source: Box::new(Damaged(reason.into())),
+        }
+    }
+
     /// A backend error about this shard: `what` failed because of `cause`,
     /// which stays the error's source.
     pub fn failed(&self, what: impl Into<String>, cause: impl Into<BoxError>) -> Error {
@@ -235,6 +271,67 @@ impl ShardSource {
             }),
         }
     }
+}
+
+/// The cause of an error showing a shard's bytes are damaged
+/// ([`ShardSource::damaged`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Damaged(String);
+
+/// Why a cached shard did not open.
+#[derive(Debug)]
+pub enum OpenFailure {
+    /// The cached bytes are damaged: discard them and download again.
+    Damaged(Error),
+    /// Anything else (out of file descriptors or memory, a lock, a bug):
+    /// the cached copy stays.
+    Failed(Error),
+}
+
+impl OpenFailure {
+    /// Sorts `e`: damaged when its chain of causes holds a [`Damaged`] or
+    /// a cause `is_damage` recognises (an engine's own corruption codes).
+    pub fn classify(e: Error, is_damage: impl Fn(&Cause) -> bool) -> Self {
+        if caused_by(&e, |c| c.is::<Damaged>() || is_damage(c)) {
+            OpenFailure::Damaged(e)
+        } else {
+            OpenFailure::Failed(e)
+        }
+    }
+}
+
+/// One link of an error's chain of causes.
+pub type Cause = dyn std::error::Error + 'static;
+
+/// Whether `e` or any of its causes satisfies `test`.
+pub fn caused_by(e: &Error, test: impl Fn(&Cause) -> bool) -> bool {
+    let mut cause: Option<&Cause> = Some(e);
+    while let Some(c) = cause {
+        if test(c) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Whether `cause` is the machine running short (file descriptors, memory,
+/// disk space, a temporarily unavailable resource): never a reason to
+/// think a cached copy damaged.
+pub fn is_resource_exhaustion(cause: &Cause) -> bool {
+    let Some(io) = cause.downcast_ref::<std::io::Error>() else {
+        return false;
+    };
+    matches!(
+        io.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC | libc::EAGAIN)
+    ) || matches!(
+        io.kind(),
+        std::io::ErrorKind::OutOfMemory
+            | std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::ResourceBusy
+    )
 }
 
 /// One search of one shard.

@@ -45,7 +45,10 @@ use shardvec_core::{SearchResult, VectorId};
 use shardvec_core::filter::{ColumnsBuilder, RowSet};
 use shardvec_core::Filter;
 
-use super::{BackendKind, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector};
+use super::{
+    BackendKind, OpenFailure, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector,
+};
+use crate::cache::CachedVersion;
 use crate::error::{Error, Result};
 use crate::flat::{sqlite_vec_score, FlatVectors, TopK};
 use crate::payload_index::PayloadIndex;
@@ -138,35 +141,40 @@ impl ShardBackend for SqliteVecBackend {
     ) -> BoxFuture<'a, Result<Arc<dyn ShardSearcher>>> {
         Box::pin(async move {
             let files = vec![(SHARD_FILE.to_string(), source.meta.db_bytes)];
-            // A cached file of the right size can still be damaged (bit rot,
-            // a writer outside shardvec): one that does not open or fails
-            // the integrity check is discarded and downloaded once more.
-            let mut attempt = 0;
-            loop {
-                let dir = source.cache(files.clone()).await?;
-                let path = dir.join(SHARD_FILE);
-                let src = source.clone();
-                let scan = self.scan;
-                let opened =
-                    tokio::task::spawn_blocking(move || SqliteVecShard::open(&path, &src, scan))
-                        .await
-                        .map_err(|e| Error::task("shard open", e))?;
-                match opened {
-                    Ok(shard) => {
-                        return Ok(
-                            Arc::new(SqliteVecSearcher(Arc::new(shard))) as Arc<dyn ShardSearcher>
-                        )
+            let scan = self.scan;
+            source
+                .open_cached(files, |version| async move {
+                    let path = version.path().join(SHARD_FILE);
+                    let src = source.clone();
+                    let opened = tokio::task::spawn_blocking(move || {
+                        SqliteVecShard::open(&path, &src, scan)
+                    })
+                    .await
+                    .map_err(|e| OpenFailure::Failed(Error::task("shard open", e)))?;
+                    match opened {
+                        Ok(mut shard) => {
+                            shard.version = Some(version);
+                            Ok(Arc::new(SqliteVecSearcher(Arc::new(shard)))
+                                as Arc<dyn ShardSearcher>)
+                        }
+                        Err(e) => Err(OpenFailure::classify(e, is_corruption)),
                     }
-                    Err(e) if attempt == 0 => {
-                        tracing::warn!(shard = source.id().0, error = %e, "cached shard damaged; downloading it again");
-                        crate::cache::discard(&dir).await?;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+                })
+                .await
         })
     }
+}
+
+/// Whether `cause` is SQLite saying the file is damaged (not, say, out of
+/// memory, file descriptors or a lock): a cached copy is downloaded again
+/// only then.
+fn is_corruption(cause: &super::Cause) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        cause.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
 }
 
 /// One open sqlite-vec shard.
@@ -180,6 +188,8 @@ pub struct SqliteVecShard {
     /// Payload columns, built by the first filtered search (under the
     /// lock: concurrent first searches wait for one build).
     payloads: Mutex<Option<Arc<Payloads>>>,
+    /// The cache version read, kept in use while the shard is open.
+    version: Option<Arc<CachedVersion>>,
 }
 
 /// The payload index of a shard: rows in the resident vectors' order, or,
@@ -219,6 +229,7 @@ impl SqliteVecShard {
             pool: Mutex::new(Vec::new()),
             resident: None,
             payloads: Mutex::new(None),
+            version: None,
         };
         let conn = shard.connect()?;
         let tables: Vec<String> = conn
@@ -227,7 +238,7 @@ impl SqliteVecShard {
             .map_err(|e| source.failed("not a readable SQLite file", e))?;
         for t in ["vec_index", "vec_id_map"] {
             if !tables.iter().any(|n| n == t) {
-                return Err(source.error(format!("table `{t}` is missing")));
+                return Err(source.damaged(format!("table `{t}` is missing")));
             }
         }
         // Every page read once: b-tree structure and record formats (not
@@ -237,7 +248,7 @@ impl SqliteVecShard {
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
             .map_err(|e| source.failed("integrity check failed", e))?;
         if check != "ok" {
-            return Err(source.error(format!("integrity check failed: {check}")));
+            return Err(source.damaged(format!("integrity check failed: {check}")));
         }
         if scan == SqliteVecScan::InMemory {
             shard.resident = Some(shard.load(&conn)?);
@@ -273,7 +284,7 @@ impl SqliteVecShard {
                 .and_then(|id| Ok((id, row.get_ref(1)?.as_blob()?)))
                 .map_err(|e| self.source.failed("cannot read vectors", e))?;
             if !read_f32s(blob, self.source.dim, &mut floats) || !vectors.push(&floats) {
-                return Err(self.source.error(format!(
+                return Err(self.source.damaged(format!(
                     "vector of rowid {rowid} has {} bytes, not {} (dimension {})",
                     blob.len(),
                     self.source.dim * 4,
