@@ -173,6 +173,21 @@ pub enum Error {
         /// The snapshot prefix.
         prefix: String,
     },
+    /// A publish found `_CURRENT` naming a manifest published after its own
+    /// (a concurrent writer's): pointing `_CURRENT` back at the older one
+    /// would undo that publish. Publish with `force` to do it anyway.
+    #[error(
+        "_CURRENT under {prefix} names {current}, published after this run's {ours}; \
+         not replacing a newer publish (force to do it anyway)"
+    )]
+    NewerPublished {
+        /// The snapshot prefix.
+        prefix: String,
+        /// The manifest `_CURRENT` names.
+        current: String,
+        /// The manifest this publish would have made current.
+        ours: String,
+    },
     /// A caller pinned a manifest that is not the one served (an edge
     /// holding an older or newer snapshot than the host).
     #[error(
@@ -262,7 +277,9 @@ impl Error {
             Error::Core(e) if e.is_request_error() => ErrorKind::InvalidInput,
             Error::Core(_) => ErrorKind::Corrupt,
             Error::BackendNotCompiled { .. } => ErrorKind::Unsupported,
-            Error::StaleManifest { .. } | Error::RunExists { .. } => ErrorKind::Conflict,
+            Error::StaleManifest { .. }
+            | Error::RunExists { .. }
+            | Error::NewerPublished { .. } => ErrorKind::Conflict,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Closed => ErrorKind::Unavailable,
             Error::Cache { .. }
@@ -288,6 +305,7 @@ impl Error {
             Error::InvalidArgument(_) => "invalid_argument",
             Error::StaleManifest { .. } => "stale_manifest",
             Error::RunExists { .. } => "run_exists",
+            Error::NewerPublished { .. } => "newer_published",
             Error::Timeout { .. } => "timeout",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",

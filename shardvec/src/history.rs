@@ -10,7 +10,7 @@ use shardvec_core::ManifestRef;
 
 use crate::error::{Error, Result};
 use crate::location::SnapshotLocation;
-use crate::manifest_store::{ManifestStore, ObjectManifestStore};
+use crate::manifest_store::{ManifestStore, ObjectManifestStore, Replace};
 
 /// One published manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,6 +93,7 @@ pub async fn rollback(location: &SnapshotLocation, target: &RollbackTarget) -> R
     })?;
     // Readable: parses, its artefacts load and it routes.
     crate::source::check(location, &store, &target_ref).await?;
-    crate::manifest_store::set_current(location, &target_ref.url, &target_ref.run_id).await?;
+    // A rollback goes back in time on purpose.
+    crate::manifest_store::set_current(location, &target_ref, Replace::Any).await?;
     Ok(target_ref)
 }

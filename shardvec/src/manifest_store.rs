@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use shardvec_core::current::parse_manifest_dir_name;
 use shardvec_core::{CurrentPointer, ManifestRef};
 
@@ -117,28 +117,125 @@ impl ManifestStore for ObjectManifestStore {
     }
 }
 
-/// Points `_CURRENT` under `location` at `manifest_url`: the second phase
-/// of a publish, and a rollback.
+/// What a write of `_CURRENT` may replace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Replace {
+    /// Only a pointer to a manifest published no later than the new one
+    /// (default, a publish): a writer finishing late never points
+    /// `_CURRENT` back over a concurrent writer's newer publish
+    /// ([`Error::NewerPublished`]).
+    #[default]
+    OlderOnly,
+    /// Whatever `_CURRENT` names (a rollback, a forced publish).
+    Any,
+}
+
+/// How many times a `_CURRENT` write starts over after another writer
+/// changed `_CURRENT` between its read and its conditional PUT.
+const CURRENT_WRITE_ATTEMPTS: usize = 5;
+
+/// Points `_CURRENT` under `location` at `target`: the second phase of a
+/// publish, and a rollback.
+///
+/// The PUT is conditional on the `_CURRENT` read just before it (its ETag
+/// or version; "must not exist" when there was none), where the store
+/// supports it (S3 and S3-compatible servers with `If-Match`, GCS, Azure,
+/// memory): a writer that changed `_CURRENT` in between makes it start
+/// over, re-checking `replace` against the new pointer. A store without
+/// conditional updates (a local file system) gets a plain PUT after the
+/// check, which leaves a short window between the two.
 pub async fn set_current(
     location: &SnapshotLocation,
-    manifest_url: &str,
-    run_id: &str,
+    target: &ManifestRef,
+    replace: Replace,
 ) -> Result<()> {
     let pointer = CurrentPointer {
-        manifest_ref: manifest_url.to_string(),
+        manifest_ref: target.url.clone(),
         manifest_content_type: shardvec_core::current::MANIFEST_CONTENT_TYPE.to_string(),
-        run_id: run_id.to_string(),
+        run_id: target.run_id.clone(),
         // Microseconds, as the reference writes timestamps.
         updated_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
         format_version: shardvec_core::current::CURRENT_FORMAT_VERSION,
     };
-    location
-        .store()
-        .put(
-            &location.path(CURRENT_KEY),
-            pointer.to_json().into_bytes().into(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::store("put", location.display_url(CURRENT_KEY), e))
+    let path = location.path(CURRENT_KEY);
+    let url = || location.display_url(CURRENT_KEY);
+    let body = Bytes::from(pointer.to_json().into_bytes());
+    for _ in 0..CURRENT_WRITE_ATTEMPTS {
+        let (current, mode) = read_current(location).await?;
+        if let Some(current) = &current {
+            let theirs = current.manifest_ref();
+            if replace == Replace::OlderOnly
+                && theirs.url != target.url
+                && theirs.published_at > target.published_at
+            {
+                return Err(Error::NewerPublished {
+                    prefix: location.url().to_string(),
+                    current: theirs.url,
+                    ours: target.url.clone(),
+                });
+            }
+        }
+        let put = |mode| {
+            location
+                .store()
+                .put_opts(&path, body.clone().into(), PutOptions::from(mode))
+        };
+        match put(mode).await {
+            Ok(_) => return Ok(()),
+            // Changed since the read: read again and re-check.
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                tracing::debug!("_CURRENT changed during a publish; checking it again");
+                continue;
+            }
+            Err(object_store::Error::NotImplemented { .. }) => {
+                return put(PutMode::Overwrite)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Error::store("put", url(), e));
+            }
+            Err(e) => return Err(Error::store("put", url(), e)),
+        }
+    }
+    Err(Error::store(
+        "put",
+        url(),
+        object_store::Error::Precondition {
+            path: path.to_string(),
+            source: format!(
+                "_CURRENT changed under every one of {CURRENT_WRITE_ATTEMPTS} conditional writes"
+            )
+            .into(),
+        },
+    ))
+}
+
+/// `_CURRENT` (if any) and the mode of a PUT replacing exactly what was
+/// read: an update of its version, a create where there was none, a plain
+/// overwrite when the store gave no version.
+async fn read_current(location: &SnapshotLocation) -> Result<(Option<CurrentPointer>, PutMode)> {
+    match location.store().get(&location.path(CURRENT_KEY)).await {
+        Ok(got) => {
+            let version = UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| Error::store("get", location.display_url(CURRENT_KEY), e))?;
+            // An unreadable pointer is replaced, as a missing one would be.
+            let pointer = CurrentPointer::parse(&bytes).ok();
+            let mode = if version.e_tag.is_some() || version.version.is_some() {
+                PutMode::Update(version)
+            } else {
+                PutMode::Overwrite
+            };
+            Ok((pointer, mode))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok((None, PutMode::Create)),
+        Err(e) => Err(Error::store("get", location.display_url(CURRENT_KEY), e)),
+    }
 }

@@ -238,3 +238,92 @@ fn demo_builds_searches_and_reports_recall() {
     assert_eq!(last, 1, "{out}");
     assert!(dir.path().join("snapshot/_CURRENT").exists());
 }
+
+/// Issue 15, item 11, from the CLI: a build finding `_CURRENT` naming a
+/// manifest published after its own (another writer's) fails with
+/// `newer_published`, leaves `_CURRENT` alone and removes its run;
+/// `--force` publishes over it.
+#[test]
+fn build_refuses_to_replace_a_newer_publish_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d, 300, 8);
+    let prefix = d.join("snap");
+    let input = d.join("v.npy");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--num-dbs",
+            "2",
+            "--metric",
+            "l2",
+            "--strategy",
+            "lsh",
+            "--num-hash-bits",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        shardvec(&args)
+    };
+    json(build(&[]));
+    // Another writer's publish, dated in the future.
+    let current: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(prefix.join("_CURRENT")).unwrap()).unwrap();
+    let url = current["manifest_ref"].as_str().unwrap();
+    let folder = url.rsplit('/').nth(1).unwrap();
+    let (_, run) = folder.split_once("_run_id=").unwrap();
+    let future = format!("2099-01-01T00:00:00.000000Z_run_id={run}");
+    let manifests = prefix.join("manifests");
+    std::fs::create_dir_all(manifests.join(&future)).unwrap();
+    std::fs::copy(
+        manifests.join(folder).join("manifest"),
+        manifests.join(&future).join("manifest"),
+    )
+    .unwrap();
+    let future_url = url.replace(folder, &future);
+    let pointer = shardvec_core::ManifestRef::from_url(&future_url)
+        .unwrap()
+        .to_current()
+        .to_json();
+    std::fs::write(prefix.join("_CURRENT"), &pointer).unwrap();
+    let before = files(&prefix);
+
+    let refused = build(&[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("published after"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("_CURRENT")).unwrap(),
+        pointer
+    );
+    assert_eq!(files(&prefix), before, "the refused run left objects");
+
+    let forced = json(build(&["--force"]));
+    let now: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(prefix.join("_CURRENT")).unwrap()).unwrap();
+    assert_eq!(now["run_id"], forced["run_id"]);
+}
+
+/// Every file under `dir`, relative, sorted (a local store leaves empty
+/// folders behind when it deletes objects).
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

@@ -573,3 +573,78 @@ async fn the_cache_root_is_private_and_a_planted_one_is_refused() {
         .unwrap();
     r.search(&q.query, 3, &opts).await.unwrap();
 }
+
+/// Issue 15, item 11: two writers race on `_CURRENT`. Writer A reads the
+/// pointer, then its PUT is held while writer B publishes a newer run;
+/// released, A's conditional PUT finds `_CURRENT` changed, reads it again,
+/// sees a newer publish and refuses (`newer_published`), removing its run.
+/// With `force`, A publishes over B. Over the memory store and over a real
+/// S3 server (moto: `If-Match`). Before: a plain PUT, and the older run won.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_publish_never_replaces_a_newer_one() {
+    use shardvec_e2e::fault_store::Gate;
+    let s3 = shardvec_e2e::s3::S3Server::start();
+    for (store_name, force) in [("memory", false), ("memory", true), ("s3", false)] {
+        let store: Arc<dyn ObjectStore> = if store_name == "s3" {
+            s3.create_bucket("race");
+            s3.store("race")
+        } else {
+            Arc::new(InMemory::new())
+        };
+        let at =
+            |s: Arc<dyn ObjectStore>| SnapshotLocation::from_store(s, "".into(), "memory:///snap");
+        writer::build_at(
+            at(store.clone()),
+            &Input::memory(records(120, 0.0)),
+            &options(),
+        )
+        .await
+        .unwrap();
+        let gate = Arc::new(Gate::default());
+        let held = Arc::new(FaultStore::gated(store.clone(), "_CURRENT", gate.clone()));
+        let late_opts = options().run_id("late").force(force);
+        let late_input = Input::memory(records(130, 2.0));
+        let newer_input = Input::memory(records(150, 1.0));
+        let newer_opts = options().run_id("newer");
+        let (late, newer) =
+            tokio::join!(writer::build_at(at(held), &late_input, &late_opts), async {
+                gate.arrived().await;
+                let newer = writer::build_at(at(store.clone()), &newer_input, &newer_opts).await;
+                gate.release();
+                newer.unwrap()
+            });
+        let loc = at(store.clone());
+        let reader = AsyncShardedVectorReader::open_at(
+            loc.clone(),
+            tempfile::tempdir().unwrap().keep(),
+            ReaderOptions::new(),
+        )
+        .await
+        .unwrap();
+        let info = reader.snapshot_info().unwrap();
+        if force {
+            let late = late.expect("forced");
+            assert_eq!(info.run_id, late.run_id, "{store_name}");
+            assert_eq!(info.total_vectors, 130);
+            continue;
+        }
+        let err = late.expect_err("a late publish over a newer one");
+        assert!(
+            matches!(&err, shardvec::Error::NewerPublished { .. }),
+            "{store_name}: {err:?}"
+        );
+        assert_eq!(err.code(), "newer_published");
+        assert_eq!(info.run_id, newer.run_id, "{store_name}");
+        assert_eq!(info.total_vectors, 150);
+        // The refused run left nothing behind (its manifest neither).
+        let left: Vec<String> = loc
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.contains("run_id=late"))
+            .collect();
+        assert!(left.is_empty(), "{store_name}: {left:?}");
+    }
+}

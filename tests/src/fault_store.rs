@@ -1,7 +1,8 @@
 //! An `object_store` wrapper that makes chosen PUTs fail, before or after
 //! the inner store applied them: a lost answer (the store wrote the object,
 //! the client saw an error) is the failure a retry cannot tell from a
-//! write that never happened.
+//! write that never happened. Or that holds chosen PUTs at a [`Gate`]
+//! until the test lets them through, to interleave two writers exactly.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,13 +25,36 @@ pub enum PutFault {
     ApplyThenFail,
 }
 
+/// Where held PUTs wait: the first PUT of the chosen key announces itself
+/// and waits until [`Gate::release`]; later ones pass.
+#[derive(Debug, Default)]
+pub struct Gate {
+    arrived: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+    passed: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    /// Waits until a PUT is held at the gate.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets the held PUT through.
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct FaultStore {
     inner: Arc<dyn ObjectStore>,
-    /// PUTs of keys ending with this fail.
+    /// PUTs of keys ending with this fail (or wait at the gate).
     suffix: String,
-    fault: PutFault,
+    /// `None`: PUTs pass (after the gate, if any).
+    fault: Option<PutFault>,
+    gate: Option<Arc<Gate>>,
     /// Also fail GETs of that key (reading it back fails too).
     fail_gets: bool,
     faults: AtomicUsize,
@@ -42,13 +66,28 @@ impl FaultStore {
         FaultStore {
             inner,
             suffix: suffix.to_string(),
-            fault,
+            fault: Some(fault),
+            gate: None,
             fail_gets: false,
             faults: AtomicUsize::new(0),
         }
     }
 
-    /// GETs of the key fail too.
+    /// Holds the first PUT of a key ending with `suffix` at `gate`, then
+    /// lets it through to `inner` unchanged.
+    pub fn gated(inner: Arc<dyn ObjectStore>, suffix: &str, gate: Arc<Gate>) -> FaultStore {
+        FaultStore {
+            inner,
+            suffix: suffix.to_string(),
+            fault: None,
+            gate: Some(gate),
+            fail_gets: false,
+            faults: AtomicUsize::new(0),
+        }
+    }
+
+    /// GETs of the key fail too, once a PUT of it has failed (reading it
+    /// back fails; reads before are answered).
     pub fn failing_gets(mut self) -> FaultStore {
         self.fail_gets = true;
         self
@@ -57,6 +96,10 @@ impl FaultStore {
     /// Faults injected so far.
     pub fn faults(&self) -> usize {
         self.faults.load(Ordering::SeqCst)
+    }
+
+    fn failing_get(&self, location: &Path) -> bool {
+        self.fail_gets && self.hit(location) && self.faults() > 0
     }
 
     fn hit(&self, location: &Path) -> bool {
@@ -89,10 +132,20 @@ impl ObjectStore for FaultStore {
         if !self.hit(location) {
             return self.inner.put_opts(location, payload, opts).await;
         }
-        if self.fault == PutFault::ApplyThenFail {
-            self.inner.put_opts(location, payload, opts).await?;
+        if let Some(gate) = &self.gate {
+            if !gate.passed.swap(true, Ordering::SeqCst) {
+                gate.arrived.notify_one();
+                gate.released.notified().await;
+            }
         }
-        Err(self.error(location))
+        match self.fault {
+            None => self.inner.put_opts(location, payload, opts).await,
+            Some(PutFault::ApplyThenFail) => {
+                self.inner.put_opts(location, payload, opts).await?;
+                Err(self.error(location))
+            }
+            Some(PutFault::Refuse) => Err(self.error(location)),
+        }
     }
 
     async fn put_multipart_opts(
@@ -104,14 +157,14 @@ impl ObjectStore for FaultStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        if self.fail_gets && self.hit(location) {
+        if self.failing_get(location) {
             return Err(self.error(location));
         }
         self.inner.get_opts(location, options).await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        if self.fail_gets && self.hit(location) {
+        if self.failing_get(location) {
             return Err(self.error(location));
         }
         self.inner.get_ranges(location, ranges).await

@@ -99,6 +99,11 @@ pub struct BuildArgs {
     /// Seed of sampling, k-means and LSH hyperplanes.
     #[arg(long, default_value_t = writer::train::DEFAULT_SEED)]
     seed: u64,
+    /// Publish even if _CURRENT names a manifest published after this
+    /// run's (by default such a build fails, newer_published, and removes
+    /// its objects: another writer published meanwhile).
+    #[arg(long)]
+    force: bool,
     /// LSH: number of hyperplanes (1 to 64).
     #[arg(long, default_value_t = 16)]
     num_hash_bits: u32,
@@ -209,6 +214,7 @@ pub async fn run(a: &BuildArgs) -> Result<(), BoxError> {
         .num_probes(a.num_probes)
         .train_sample(a.train_sample)
         .seed(a.seed)
+        .force(a.force)
         .lance_index_min_rows(a.lance_index_min_rows)
         .store_options(a.store.options());
     let opts = if !a.no_progress && !a.json && std::io::stderr().is_terminal() {

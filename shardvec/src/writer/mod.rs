@@ -16,7 +16,9 @@
 //! 3. **Upload** shard files and `.npy` artefacts concurrently (bounded by
 //!    [`WriterOptions::upload_concurrency`]), multipart for large files.
 //! 4. **Publish**, two-phase: the manifest (checked by parsing it back
-//!    and building a router from it), then `_CURRENT`.
+//!    and building a router from it), then `_CURRENT`, conditionally on
+//!    the pointer it replaces and never over a newer publish of another
+//!    writer unless forced ([`set_current`]).
 //!
 //! A failure in phases 1–4 before `_CURRENT` is written leaves `_CURRENT`
 //! untouched (readers keep the previous snapshot) and removes, best effort,
@@ -46,7 +48,9 @@ use shardvec_core::layout::{
 };
 use shardvec_core::manifest::{BuildMeta, CelSpec, Manifest, ShardMeta, VectorMeta, MAX_NUM_DBS};
 use shardvec_core::npy::Matrix;
-use shardvec_core::{Metric, RouteOptions, Router, RoutingArtefacts, ShardId, Strategy};
+use shardvec_core::{
+    ManifestRef, Metric, RouteOptions, Router, RoutingArtefacts, ShardId, Strategy,
+};
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
@@ -105,6 +109,7 @@ pub struct WriterOptions {
     user_fields: serde_json::Map<String, serde_json::Value>,
     run_id: Option<String>,
     staging_dir: Option<PathBuf>,
+    force: bool,
 }
 
 impl WriterOptions {
@@ -127,6 +132,7 @@ impl WriterOptions {
             user_fields: serde_json::Map::new(),
             run_id: None,
             staging_dir: None,
+            force: false,
         }
     }
 
@@ -209,6 +215,15 @@ impl WriterOptions {
     /// temporary folder).
     pub fn staging_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.staging_dir = Some(dir.into());
+        self
+    }
+
+    /// Publish even over a `_CURRENT` naming a manifest published after
+    /// this run's (default false: such a publish fails with
+    /// [`Error::NewerPublished`] and the run is removed, because another
+    /// writer published meanwhile; see [`set_current`]).
+    pub fn force(mut self, yes: bool) -> Self {
+        self.force = yes;
         self
     }
 }
@@ -520,7 +535,12 @@ pub async fn build_at(
             writer_info: ShardMeta::reference_writer_info(0, timings.write_ms),
         })
         .collect();
-    let published = publish(&location, &manifest, artefacts, staging.path()).await;
+    let replace = if opts.force {
+        Replace::Any
+    } else {
+        Replace::OlderOnly
+    };
+    let published = publish(&location, &manifest, artefacts, staging.path(), replace).await;
     timings.publish_ms = ms(t);
     let manifest_url = match published {
         Ok(url) => url,
@@ -798,6 +818,7 @@ async fn publish(
     manifest: &Manifest,
     artefacts: RoutingArtefacts,
     staging: &std::path::Path,
+    replace: Replace,
 ) -> std::result::Result<String, PublishFailure> {
     let image = manifest::write_image(manifest, &staging.join(MANIFEST_FILE))?;
     let published_at = now();
@@ -820,7 +841,12 @@ async fn publish(
             maybe_live: false,
         });
     }
-    let Err(error) = set_current(location, &url, &manifest.build.run_id).await else {
+    let target = ManifestRef {
+        url: url.clone(),
+        run_id: manifest.build.run_id.clone(),
+        published_at,
+    };
+    let Err(error) = set_current(location, &target, replace).await else {
         return Ok(url);
     };
     let store = crate::manifest_store::ObjectManifestStore::new(location.clone());
@@ -845,7 +871,7 @@ async fn publish(
     }
 }
 
-pub use crate::manifest_store::set_current;
+pub use crate::manifest_store::{set_current, Replace};
 
 /// Best-effort removal of a failed run's objects.
 async fn cleanup(location: &SnapshotLocation, run: &RunKeys) {
