@@ -40,11 +40,12 @@
 //! All file-system work runs on tokio's blocking pool.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
-use futures::StreamExt;
-use object_store::ObjectStoreExt;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use shardvec_core::ShardId;
 
@@ -239,6 +240,7 @@ pub async fn ensure(
     shard: ShardId,
     src_key: &str,
     identity: &Identity,
+    opts: DownloadOptions,
 ) -> Result<CachedVersion> {
     for (name, _) in &identity.files {
         check_name(name, shard)?;
@@ -281,14 +283,25 @@ pub async fn ensure(
         })
         .await?;
     }
-    for (name, size) in &identity.files {
-        let dest = tmp.join(name);
-        if let Err(e) = download(location, &format!("{src_key}/{name}"), &dest, *size, shard).await
-        {
-            let t = tmp.clone();
-            let _ = blocking(tmp.clone(), move || fs::remove_dir_all(&t)).await;
-            return Err(e);
-        }
+    // Files download side by side (a Lance dataset has many small ones).
+    // (Futures built first, then run: a stream mapping borrowed items to
+    // futures trips the compiler's higher-ranked `Send` check.)
+    let files: Vec<_> = identity
+        .files
+        .iter()
+        .map(|(name, size)| {
+            let (key, dest) = (format!("{src_key}/{name}"), tmp.join(name));
+            async move { download(location, &key, &dest, *size, shard, opts).await }
+        })
+        .collect();
+    let downloaded = futures::stream::iter(files)
+        .buffer_unordered(opts.parallel_parts)
+        .try_collect::<()>()
+        .await;
+    if let Err(e) = downloaded {
+        let t = tmp.clone();
+        let _ = blocking(tmp.clone(), move || fs::remove_dir_all(&t)).await;
+        return Err(e);
     }
     let json =
         serde_json::to_vec(identity).map_err(|e| Error::cache(&tmp, std::io::Error::other(e)))?;
@@ -409,83 +422,214 @@ pub async fn discard(version: &CachedVersion) -> Result<()> {
     .await
 }
 
-/// Streams one object into `dest`, checking its size as it goes.
+/// How the cache downloads shard objects. Defaults: parts of 8 MiB, 4 in
+/// flight per object, 60 s and 3 attempts per part.
+///
+/// Every object is fetched in ranged parts, each with its own time limit
+/// and attempts: a store's request timeout covers a whole response body
+/// and its retry budget counts from the first attempt, so one GET of an
+/// object larger than `timeout × bandwidth` could never finish. Parts in
+/// flight together also make cold opens faster on stores whose
+/// per-connection bandwidth is below the machine's. The first part pins
+/// the object's ETag; the others are read only from that same object
+/// (`If-Match`), so a replaced object fails the download rather than
+/// mixing two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadOptions {
+    part_bytes: u64,
+    parallel_parts: usize,
+    part_timeout: std::time::Duration,
+    part_attempts: u32,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            part_bytes: 8 << 20,
+            parallel_parts: 4,
+            part_timeout: std::time::Duration::from_secs(60),
+            part_attempts: 3,
+        }
+    }
+}
+
+impl DownloadOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Size of one ranged part (min 1 byte; default 8 MiB).
+    pub fn part_bytes(mut self, n: u64) -> Self {
+        self.part_bytes = n.max(1);
+        self
+    }
+
+    /// Parts of one object in flight at once (min 1; default 4).
+    pub fn parallel_parts(mut self, n: usize) -> Self {
+        self.parallel_parts = n.max(1);
+        self
+    }
+
+    /// Time limit of one attempt at one part (default 60 s).
+    pub fn part_timeout(mut self, t: std::time::Duration) -> Self {
+        self.part_timeout = t;
+        self
+    }
+
+    /// Attempts per part before the download fails (min 1; default 3).
+    pub fn part_attempts(mut self, n: u32) -> Self {
+        self.part_attempts = n.max(1);
+        self
+    }
+}
+
+/// Downloads one object of `expected` bytes into `dest` in ranged parts
+/// ([`DownloadOptions`]), checking the object's size against `expected`.
 async fn download(
     location: &SnapshotLocation,
     key: &str,
     dest: &Path,
     expected: u64,
     shard: ShardId,
+    opts: DownloadOptions,
 ) -> Result<()> {
-    let url = location.display_url(key);
-    let backend = |reason: String| Error::Backend {
+    let fetch = PartFetch {
+        location,
+        path: location.path(key),
+        url: location.display_url(key),
+        expected,
         shard,
-        url: url.clone(),
-        source: reason.into(),
+        opts,
     };
-    // A store failure stays the error's source.
-    let failed = |what: &str, e: object_store::Error| Error::Backend {
-        shard,
-        url: url.clone(),
-        source: Box::new(crate::error::Context {
-            what: what.to_string(),
-            cause: Box::new(e),
-        }),
+    let file = {
+        let d = dest.to_path_buf();
+        blocking(dest.to_path_buf(), move || {
+            if let Some(parent) = d.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let file = File::create(&d)?;
+            file.set_len(expected)?;
+            Ok(Arc::new(file))
+        })
+        .await?
     };
-    let result = location
-        .store()
-        .get(&location.path(key))
-        .await
-        .map_err(|e| failed("cannot download", e))?;
-    // Chunks go to a blocking writer through a bounded channel, so a slow
-    // disk never stalls the async workers.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
-    let path = dest.to_path_buf();
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut file = File::create(&path)?;
-        while let Some(chunk) = rx.blocking_recv() {
-            file.write_all(&chunk)?;
-        }
-        file.sync_all()
-    });
-    let mut written = 0u64;
-    let mut stream = result.into_stream();
-    let mut failure = None;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
-                written += chunk.len() as u64;
-                if written > expected {
-                    failure = Some(backend(format!(
-                        "object is larger than the {expected} bytes the snapshot records"
-                    )));
-                    break;
-                }
-                if tx.send(chunk).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
+    let parts: Vec<Range<u64>> = (0..expected.div_ceil(opts.part_bytes))
+        .map(|i| i * opts.part_bytes..((i + 1) * opts.part_bytes).min(expected))
+        .collect();
+    let write = |range: Range<u64>, bytes: Bytes| {
+        let file = file.clone();
+        blocking(dest.to_path_buf(), move || {
+            std::os::unix::fs::FileExt::write_all_at(&*file, &bytes, range.start)
+        })
+    };
+    // The first part pins the object (its ETag) for the others.
+    let Some(first) = parts.first().cloned() else {
+        return Ok(()); // an empty object: nothing to fetch
+    };
+    let (bytes, e_tag) = fetch.part(first.clone(), None).await?;
+    write(first, bytes).await?;
+    let rest: Vec<_> = parts
+        .into_iter()
+        .skip(1)
+        .map(|range| {
+            let (e_tag, fetch, write) = (e_tag.clone(), &fetch, &write);
+            async move {
+                let (bytes, _) = fetch.part(range.clone(), e_tag).await?;
+                write(range, bytes).await
             }
-            Err(e) => {
-                failure = Some(failed("download interrupted", e));
-                break;
+        })
+        .collect();
+    futures::stream::iter(rest)
+        .buffer_unordered(opts.parallel_parts)
+        .try_collect::<()>()
+        .await?;
+    blocking(dest.to_path_buf(), move || file.sync_all()).await
+}
+
+/// Fetches the parts of one object.
+struct PartFetch<'a> {
+    location: &'a SnapshotLocation,
+    path: object_store::path::Path,
+    url: String,
+    expected: u64,
+    shard: ShardId,
+    opts: DownloadOptions,
+}
+
+impl PartFetch<'_> {
+    /// One part, with its own time limit and attempts (backing off 100 ms,
+    /// doubling); a missing object, a changed one or a size other than the
+    /// snapshot records fail at once. Returns the bytes and the object's
+    /// ETag.
+    async fn part(
+        &self,
+        range: Range<u64>,
+        if_match: Option<String>,
+    ) -> Result<(Bytes, Option<String>)> {
+        let mut backoff = std::time::Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            let options = object_store::GetOptions {
+                range: Some(range.clone().into()),
+                if_match: if_match.clone(),
+                ..Default::default()
+            };
+            let got = tokio::time::timeout(self.opts.part_timeout, async {
+                let got = self.location.store().get_opts(&self.path, options).await?;
+                let (size, e_tag) = (got.meta.size, got.meta.e_tag.clone());
+                Ok::<_, object_store::Error>((size, e_tag, got.bytes().await?))
+            })
+            .await;
+            let failure = match got {
+                Ok(Ok((size, _, _))) if size != self.expected => {
+                    return Err(self.error(
+                        format!(
+                            "object has {size} bytes, the snapshot records {}",
+                            self.expected
+                        ),
+                        None,
+                    ))
+                }
+                Ok(Ok((_, e_tag, bytes))) if bytes.len() as u64 == range.end - range.start => {
+                    return Ok((bytes, e_tag))
+                }
+                Ok(Ok((_, _, bytes))) => self.error(
+                    format!("bytes {range:?} came back as {} bytes", bytes.len()),
+                    None,
+                ),
+                Ok(Err(
+                    e @ (object_store::Error::NotFound { .. }
+                    | object_store::Error::Precondition { .. }),
+                )) => return Err(self.error("cannot download", Some(Box::new(e)))),
+                Ok(Err(e)) => self.error("cannot download", Some(Box::new(e))),
+                Err(_) => self.error(
+                    format!(
+                        "bytes {range:?} took longer than {:?}",
+                        self.opts.part_timeout
+                    ),
+                    None,
+                ),
+            };
+            if attempt >= self.opts.part_attempts {
+                return Err(failure);
             }
+            tracing::debug!(shard = self.shard.0, url = %self.url, attempt, error = %failure, "retrying a part");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            attempt += 1;
         }
     }
-    drop(tx);
-    let wrote = writer
-        .await
-        .map_err(|e| Error::cache(dest, std::io::Error::other(e)))?;
-    if let Some(f) = failure {
-        return Err(f);
+
+    fn error(&self, what: impl Into<String>, cause: Option<crate::error::BoxError>) -> Error {
+        let what = what.into();
+        Error::Backend {
+            shard: self.shard,
+            url: self.url.clone(),
+            source: match cause {
+                Some(cause) => Box::new(crate::error::Context { what, cause }),
+                None => what.into(),
+            },
+        }
     }
-    wrote.map_err(|e| Error::cache(dest, e))?;
-    if written != expected {
-        return Err(backend(format!(
-            "object has {written} bytes, the snapshot records {expected}"
-        )));
-    }
-    Ok(())
 }

@@ -67,6 +67,7 @@ mod source;
 pub mod writer;
 
 pub use blocking::ShardedVectorReader;
+pub use cache::DownloadOptions;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use location::{SnapshotLocation, StoreOptions};
 pub use manifest_store::{ManifestStore, ObjectManifestStore};

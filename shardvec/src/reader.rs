@@ -48,6 +48,7 @@ use tracing::Instrument;
 use crate::backend::{
     self, BackendKind, Backends, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector,
 };
+use crate::cache::DownloadOptions;
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 use crate::manifest_store::{ManifestStore, ObjectManifestStore};
@@ -61,7 +62,8 @@ pub use shardvec_core::api::MAX_TOP_K;
 pub use shardvec_core::api::{HealthStatus, ShardHits};
 
 /// Options of a reader. Defaults: 3 fallback attempts, lazy shard loading,
-/// no prefetch on refresh, unbounded shard cache, 8 concurrent shard
+/// no prefetch on refresh, downloads in parts ([`DownloadOptions`]),
+/// unbounded shard cache, 8 concurrent shard
 /// searches, no store options, the object-store manifest store, backends
 /// detected per shard.
 #[derive(Debug, Clone)]
@@ -78,6 +80,7 @@ pub struct ReaderOptions {
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
     pub(crate) allow_foreign_urls: bool,
     pub(crate) prefetch_on_refresh: bool,
+    pub(crate) download: DownloadOptions,
 }
 
 impl Default for ReaderOptions {
@@ -95,6 +98,7 @@ impl Default for ReaderOptions {
             metrics: None,
             allow_foreign_urls: false,
             prefetch_on_refresh: false,
+            download: DownloadOptions::default(),
         }
     }
 }
@@ -137,6 +141,14 @@ impl ReaderOptions {
     /// either way.
     pub fn prefetch_on_refresh(mut self, yes: bool) -> Self {
         self.prefetch_on_refresh = yes;
+        self
+    }
+
+    /// How shard objects are downloaded into the local cache: ranged parts,
+    /// their size, how many at once, their time limit and attempts
+    /// (default: [`DownloadOptions::default`]).
+    pub fn download(mut self, opts: DownloadOptions) -> Self {
+        self.download = opts;
         self
     }
 
@@ -1043,6 +1055,7 @@ impl AsyncShardedVectorReader {
             local_root: self.inner.local_root.clone(),
             metric: state.manifest.vector.metric,
             dim: state.manifest.vector.dim,
+            download: self.inner.options.download,
         };
         let kind = match self.inner.options.backend {
             Some(k) => k,

@@ -648,3 +648,84 @@ async fn a_late_publish_never_replaces_a_newer_one() {
         assert!(left.is_empty(), "{store_name}: {left:?}");
     }
 }
+
+/// Issue 15, item 10: a shard larger than `request timeout × bandwidth`.
+/// Behind a proxy giving each connection 50 kB/s, with a 1 s request
+/// timeout and one retry, shard 0 (209 kB) cannot come down in one GET:
+/// object_store resumes an interrupted body from where it stopped, but
+/// every resumption spends the one retry budget of the request, which
+/// counts from its first attempt (here 2 × 1 s × 50 kB/s < 209 kB; with
+/// the defaults, any object needing more than 10 resumptions or 3
+/// minutes). In ranged parts of 32 KiB, four at a time, each part has its
+/// own budget and fits in the timeout: the shard opens and answers as the
+/// fixture records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_larger_than_timeout_times_bandwidth_downloads_in_parts() {
+    use shardvec::DownloadOptions;
+    use shardvec_e2e::fault_proxy::FaultProxy;
+    use shardvec_e2e::s3::S3Server;
+    let case = Case::load("sqlitevec_cluster_cosine");
+    let server = S3Server::start();
+    server.create_bucket("fixtures");
+    server.upload_dir(&case.dir, "fixtures", &case.name).await;
+    let shard0 = case
+        .recorded
+        .objects
+        .iter()
+        .find(|k| k.contains("db=00000") && k.ends_with("shard.db"))
+        .unwrap();
+    let rel = shard0.strip_prefix(&format!("{}/", case.name)).unwrap();
+    let size = std::fs::metadata(case.dir.join(rel)).unwrap().len();
+    assert!(size > 2 * 50_000, "shard 0 has {size} bytes");
+    let proxy = FaultProxy::start(&server.endpoint);
+    proxy.limit_bandwidth(50_000);
+    let store = server
+        .options()
+        .endpoint(proxy.endpoint.clone())
+        .option("timeout", "1s")
+        .retry(1, Duration::from_secs(3));
+    let prefix = format!("s3://fixtures/{}", case.name);
+    let q = &case.recorded.queries[0];
+    let shard0_only = SearchOptions::new().shard_ids(vec![ShardId(0)]);
+    let open = |download: DownloadOptions| {
+        let opts = ReaderOptions::new()
+            .store_options(store.clone())
+            .download(download);
+        let prefix = prefix.clone();
+        async move {
+            let root = tempfile::tempdir().unwrap().keep();
+            AsyncShardedVectorReader::open(&prefix, root, opts)
+                .await
+                .unwrap()
+        }
+    };
+
+    let whole = open(DownloadOptions::new().part_bytes(u64::MAX).part_attempts(1)).await;
+    let err = whole
+        .search(&q.query, 10, &shard0_only)
+        .await
+        .expect_err("one GET of the whole shard cannot finish in time");
+    assert_eq!(err.code(), "backend", "{err:?}");
+
+    let parts = open(
+        DownloadOptions::new()
+            .part_bytes(64 << 10)
+            .parallel_parts(4),
+    )
+    .await;
+    let got = parts
+        .search(&q.query, 10, &shard0_only)
+        .await
+        .expect("in parts");
+    let local = AsyncShardedVectorReader::open(
+        case.dir.to_str().unwrap(),
+        tempfile::tempdir().unwrap().keep(),
+        ReaderOptions::new(),
+    )
+    .await
+    .unwrap()
+    .search(&q.query, 10, &shard0_only)
+    .await
+    .unwrap();
+    shardvec_e2e::assert_same_results("in parts", &got.results, &local.results);
+}

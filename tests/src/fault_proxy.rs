@@ -1,6 +1,8 @@
 //! A TCP proxy on 127.0.0.1 in front of a real server that injects
 //! transient faults: the next N connections get `503 SlowDown` (what S3
-//! answers when it sheds load) instead of reaching the server.
+//! answers when it sheds load) instead of reaching the server. It can also
+//! limit each connection's download bandwidth (server to client), as a
+//! slow network does.
 //!
 //! It works at the connection level so it needs no HTTP parser: a
 //! connection is either failed after its first request head or forwarded
@@ -9,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ struct State {
     forwarded: AtomicUsize,
     open: Mutex<Vec<TcpStream>>,
     stop: AtomicBool,
+    /// Bytes per second per connection, server to client (0: no limit).
+    bandwidth: AtomicU64,
 }
 
 /// A running proxy; stops when dropped.
@@ -72,6 +76,14 @@ impl FaultProxy {
         for s in self.state.open.lock().expect("lock").drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Limits every connection's server-to-client bytes to
+    /// `bytes_per_second` (0 lifts the limit).
+    pub fn limit_bandwidth(&self, bytes_per_second: u64) {
+        self.state
+            .bandwidth
+            .store(bytes_per_second, Ordering::SeqCst);
     }
 
     /// Connections answered 503 so far.
@@ -127,7 +139,36 @@ fn forward(conn: TcpStream, upstream: &str, st: &State) {
     }
     st.forwarded.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || pipe(c2, s2));
-    pipe(server, conn);
+    match st.bandwidth.load(Ordering::SeqCst) {
+        0 => pipe(server, conn),
+        limit => throttled_pipe(server, conn, limit),
+    }
+}
+
+/// `pipe`, at most `bytes_per_second`: chunks of a tenth of a second's
+/// worth, each sent on its schedule.
+fn throttled_pipe(mut from: TcpStream, mut to: TcpStream, bytes_per_second: u64) {
+    let chunk = (bytes_per_second / 10).max(1) as usize;
+    let mut buf = vec![0u8; chunk];
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                sent += n as u64;
+                let due = Duration::from_secs_f64(sent as f64 / bytes_per_second as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
 }
 
 fn pipe(mut from: TcpStream, mut to: TcpStream) {

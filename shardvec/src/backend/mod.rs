@@ -36,7 +36,7 @@ use shardvec_core::{Filter, Metric, SearchResult, ShardId, ShardMeta, VectorId};
 
 use shardvec_core::layout::{LANCE_DATASET_DIR, SQLITE_VEC_SHARD_FILE};
 
-use crate::cache::{self, CachedVersion, Identity};
+use crate::cache::{self, CachedVersion, DownloadOptions, Identity};
 use crate::error::{BoxError, Error, Result};
 use crate::location::SnapshotLocation;
 
@@ -158,6 +158,8 @@ pub struct ShardSource {
     pub metric: Metric,
     /// The snapshot's dimension.
     pub dim: usize,
+    /// How its objects are downloaded into the cache.
+    pub download: DownloadOptions,
 }
 
 impl ShardSource {
@@ -186,6 +188,7 @@ impl ShardSource {
             self.id(),
             &self.key,
             &identity,
+            self.download,
         )
         .await
     }
