@@ -2,8 +2,9 @@
 # Runs every test of shardvec: formatting, lints, the no_std build of the
 # core, the WebAssembly build, a fuzz smoke run of every parser, all Rust
 # test suites (unit, property, SQLite round trips, peer fixtures, writer
-# round trips, S3), the README's demo command, and the WebAssembly package's
-# Node and headless-Chromium tests (scripts/wasm.sh).
+# round trips, S3), the Python package's pytest suite (scripts/python.sh),
+# the README's demo command, and the WebAssembly package's Node and
+# headless-Chromium tests (scripts/wasm.sh).
 #
 # The build cache lives outside the clone: $CARGO_TARGET_DIR, default
 # $HOME/.cache/shardvec-target.
@@ -67,6 +68,12 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run, summed over every test binary.
 rust=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d %d", p, f }' "$log")
 
+step "python package: pytest on the extension of the test build"
+plog=$(mktemp)
+bash scripts/python.sh 2>&1 | tee "$plog"
+py=$(awk '/^python tests:/ { print $3, $5 }' "$plog" | tail -n 1)
+rm -f "$plog"
+
 step "demo, as the README runs it"
 bash scripts/demo.sh --dir "$(mktemp -d)"
 
@@ -79,4 +86,5 @@ rm -f "$wlog"
 # wasm suites.
 read -r rp rf <<<"$rust"
 read -r wp wf <<<"${wasm:-0 0}"
-printf '\nall tests: %d passed, %d failed\n' $((rp + wp)) $((rf + wf))
+read -r pp pf <<<"${py:-0 0}"
+printf '\nall tests: %d passed, %d failed\n' $((rp + wp + pp)) $((rf + wf + pf))

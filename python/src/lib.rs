@@ -1,0 +1,40 @@
+//! `shardvec._shardvec`: the Python extension module behind the `shardvec`
+//! package (PyO3, abi3 for CPython ≥ 3.9).
+//!
+//! It exposes the library's readers with the reference Python library's
+//! API (shardyfusion's `ShardedVectorReader` and
+//! `AsyncShardedVectorReader`): the same constructor keywords where they
+//! make sense, the same methods and result attributes, exception classes
+//! named like the reference's. Nothing of the format, routing or merging
+//! is written here: every call goes to the `shardvec` crate.
+//!
+//! - [`reader`]: the blocking reader. Searches release the GIL, so Python
+//!   threads search in parallel; a float32 C-contiguous numpy query is
+//!   read in place, anything else converted once.
+//! - [`aio`]: the asyncio reader, its futures driven by a tokio runtime of
+//!   the library's own (through `pyo3-async-runtimes`).
+//! - [`convert`]: Python values in (queries, keyword arguments, store
+//!   options) and results out.
+//! - [`errors`]: `shardvec::Error` onto the exception classes defined in
+//!   `shardvec/errors.py`, by kind.
+
+mod aio;
+mod convert;
+mod errors;
+mod reader;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _shardvec(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<reader::ShardedVectorReader>()?;
+    m.add_class::<aio::AsyncShardedVectorReader>()?;
+    m.add_class::<convert::SearchResult>()?;
+    m.add_class::<convert::SearchResponse>()?;
+    m.add_class::<convert::SnapshotInfo>()?;
+    m.add_class::<convert::ShardDetail>()?;
+    m.add_class::<convert::ReaderHealth>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
