@@ -14,8 +14,7 @@ use pyo3::types::PyDict;
 use pyo3_async_runtimes::tokio::future_into_py;
 
 use crate::convert::{
-    staleness, Query, ReaderArgs, ReaderHealth, SearchArgs, SearchResponse, ShardDetail,
-    SnapshotInfo,
+    calls, Query, ReaderArgs, ReaderHealth, SearchArgs, SearchResponse, ShardDetail, SnapshotInfo,
 };
 use crate::errors::IntoPyResult;
 
@@ -168,40 +167,23 @@ impl AsyncShardedVectorReader {
         num_probes: Option<u32>,
         routing_context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<u32>> {
-        let opts = SearchArgs {
-            shard_ids: None,
-            num_probes,
-            routing_context,
-            filter: None,
-            min_results: None,
-            max_probes: None,
-        }
-        .options()?;
-        let query = Query::extract(query)?;
-        let route = self.inner.route(query.as_slice()?, &opts).py()?;
-        Ok(route.iter().map(|s| s.0).collect())
+        calls::route_vector(&self.inner, query, num_probes, routing_context)
     }
 
     /// Snapshot-level facts of the manifest served.
     fn snapshot_info(&self) -> PyResult<SnapshotInfo> {
-        Ok(self.inner.snapshot_info().py()?.into())
+        calls::snapshot_info(&self.inner)
     }
 
     /// Every shard of the manifest served, by id.
     fn shard_details(&self) -> PyResult<Vec<ShardDetail>> {
-        Ok(self
-            .inner
-            .shard_details()
-            .py()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        calls::shard_details(&self.inner)
     }
 
     /// The reader's state; see `ShardedVectorReader.health`.
     #[pyo3(signature = (staleness_threshold=None))]
     fn health(&self, staleness_threshold: Option<&Bound<'_, PyAny>>) -> PyResult<ReaderHealth> {
-        Ok(self.inner.health(staleness(staleness_threshold)?).into())
+        calls::health(&self.inner, staleness_threshold)
     }
 
     /// Awaitable `refresh`: True when the manifest changed, False when it

@@ -81,7 +81,19 @@ pub struct SearchArgs<'py> {
     pub max_probes: Option<u32>,
 }
 
-impl SearchArgs<'_> {
+impl<'py> SearchArgs<'py> {
+    /// The arguments of `route_vector`: routing only.
+    pub fn routing(num_probes: Option<u32>, routing_context: Option<Bound<'py, PyAny>>) -> Self {
+        SearchArgs {
+            shard_ids: None,
+            num_probes,
+            routing_context,
+            filter: None,
+            min_results: None,
+            max_probes: None,
+        }
+    }
+
     /// The library's options.
     pub fn options(&self) -> PyResult<SearchOptions> {
         let mut opts = SearchOptions::new();
@@ -527,4 +539,51 @@ pub fn staleness(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
             "staleness_threshold must be ≥ 0 seconds, got {secs}"
         ))
     })
+}
+
+/// The calls both readers answer without waiting, on the async reader
+/// (the blocking one lends its own with `as_async`).
+pub mod calls {
+    use pyo3::prelude::*;
+
+    use super::{staleness, Query, ReaderHealth, SearchArgs, ShardDetail, SnapshotInfo};
+    use crate::errors::IntoPyResult;
+
+    /// `route_vector`.
+    pub fn route_vector<'py>(
+        reader: &shardvec::AsyncShardedVectorReader,
+        query: &Bound<'py, PyAny>,
+        num_probes: Option<u32>,
+        routing_context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<u32>> {
+        let opts = SearchArgs::routing(num_probes, routing_context).options()?;
+        let query = Query::extract(query)?;
+        let route = reader.route(query.as_slice()?, &opts).py()?;
+        Ok(route.iter().map(|s| s.0).collect())
+    }
+
+    /// `snapshot_info`.
+    pub fn snapshot_info(reader: &shardvec::AsyncShardedVectorReader) -> PyResult<SnapshotInfo> {
+        Ok(reader.snapshot_info().py()?.into())
+    }
+
+    /// `shard_details`.
+    pub fn shard_details(
+        reader: &shardvec::AsyncShardedVectorReader,
+    ) -> PyResult<Vec<ShardDetail>> {
+        Ok(reader
+            .shard_details()
+            .py()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// `health`.
+    pub fn health(
+        reader: &shardvec::AsyncShardedVectorReader,
+        staleness_threshold: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ReaderHealth> {
+        Ok(reader.health(staleness(staleness_threshold)?).into())
+    }
 }

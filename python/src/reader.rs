@@ -11,8 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{
-    staleness, Query, ReaderArgs, ReaderHealth, SearchArgs, SearchResponse, ShardDetail,
-    SnapshotInfo,
+    calls, Query, ReaderArgs, ReaderHealth, SearchArgs, SearchResponse, ShardDetail, SnapshotInfo,
 };
 use crate::errors::{invalid, IntoPyResult};
 
@@ -148,47 +147,28 @@ impl ShardedVectorReader {
     #[pyo3(signature = (query, *, num_probes=None, routing_context=None))]
     fn route_vector<'py>(
         &self,
-        py: Python<'py>,
         query: &Bound<'py, PyAny>,
         num_probes: Option<u32>,
         routing_context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<u32>> {
-        let opts = SearchArgs {
-            shard_ids: None,
-            num_probes,
-            routing_context,
-            filter: None,
-            min_results: None,
-            max_probes: None,
-        }
-        .options()?;
-        let query = Query::extract(query)?;
-        let values = query.as_slice()?;
-        let route = py.detach(|| self.inner.route(values, &opts)).py()?;
-        Ok(route.iter().map(|s| s.0).collect())
+        calls::route_vector(self.inner.as_async(), query, num_probes, routing_context)
     }
 
     /// Snapshot-level facts of the manifest served.
     fn snapshot_info(&self) -> PyResult<SnapshotInfo> {
-        Ok(self.inner.snapshot_info().py()?.into())
+        calls::snapshot_info(self.inner.as_async())
     }
 
     /// Every shard of the manifest served, by id.
     fn shard_details(&self) -> PyResult<Vec<ShardDetail>> {
-        Ok(self
-            .inner
-            .shard_details()
-            .py()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        calls::shard_details(self.inner.as_async())
     }
 
     /// The reader's state; `degraded` when the manifest is older than
     /// `staleness_threshold` (seconds or a `timedelta`).
     #[pyo3(signature = (staleness_threshold=None))]
     fn health(&self, staleness_threshold: Option<&Bound<'_, PyAny>>) -> PyResult<ReaderHealth> {
-        Ok(self.inner.health(staleness(staleness_threshold)?).into())
+        calls::health(self.inner.as_async(), staleness_threshold)
     }
 
     /// Re-reads `_CURRENT` and swaps to a new manifest if there is one.

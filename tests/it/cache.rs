@@ -16,7 +16,7 @@ use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions, ShardedVe
 use shardvec_core::ShardId;
 use shardvec_e2e::host::{post, ServeProcess};
 use shardvec_e2e::{
-    assert_same_results, copy_dir, current_manifest_url, fixtures_dir, shardvec_bin, two_publishes,
+    assert_same_results, copy_dir, current_manifest_url, files_under, fixtures_dir, shardvec_bin, two_publishes,
     write_current, Case,
 };
 
@@ -117,7 +117,7 @@ fn a_damaged_lancedb_copy_is_downloaded_again() {
     );
     let cached = versions(root.path(), 0);
     assert_eq!(cached.len(), 1);
-    let manifests: Vec<PathBuf> = walk(&cached[0])
+    let manifests: Vec<PathBuf> = files_under(&cached[0])
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "manifest"))
         .collect();
@@ -155,19 +155,6 @@ fn a_damaged_lancedb_copy_is_downloaded_again() {
     .unwrap()
     .results;
     assert_same_results("re-downloaded", &got, &pristine);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Item 5: cache versions no process uses are pruned, never those a live
@@ -320,7 +307,7 @@ fn prefetching_refuses_a_refresh_whose_shards_do_not_open() {
         .unwrap();
         let want = reader.search(&query(a), 10, &only(&[0])).unwrap().results;
         // B's shard 0 is lost from the store.
-        let b_shard0 = walk(&prefix.join("shards"))
+        let b_shard0 = files_under(&prefix.join("shards"))
             .into_iter()
             .find(|p| {
                 let s = p.to_str().unwrap();

@@ -195,7 +195,7 @@ async fn server_errors_and_health_name_no_paths_or_urls() {
     let host = TestHost::start(&secret_path, HostOptions::new()).await;
     let client = reqwest::Client::new();
     // Damage every shard file: a search answers 502, without paths.
-    for entry in walk(&prefix) {
+    for entry in shardvec_e2e::files_under(&prefix) {
         if entry.ends_with("shard.db") {
             std::fs::write(&entry, b"not a database").unwrap();
         }
@@ -221,19 +221,6 @@ async fn server_errors_and_health_name_no_paths_or_urls() {
         "{health}"
     );
     assert!(!health.to_string().contains(&secret_path), "{health}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
