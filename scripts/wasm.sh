@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly package `shardvec-wasm` and tests it: the Node tests
-# (tests/wasm/, every peer fixture, the golden files, errors, HTTP loading)
-# and the browser demo in headless Chromium (tests/web/).
+# (tests/wasm/, every peer fixture, the golden files, errors, HTTP loading,
+# the edge client against native hosts), the edge examples in workerd
+# (miniflare) and Deno (tests/edge/) and the browser demo in headless
+# Chromium (tests/web/).
 #
 # Installs what it needs when missing (idempotent, quick when present):
 # wasm-bindgen-cli at exactly the version of `wasm-bindgen` in Cargo.lock,
 # wasm-pack, the npm tooling of tests/web (binaryen's wasm-opt 132,
-# playwright-core; no browser download) and Debian's chromium.
+# playwright-core; no browser download), the edge runtimes of tests/edge
+# (miniflare with workerd, deno) and Debian's chromium.
 #
 # Outputs (gitignored): web-demo/pkg (--target web, what the demo page
-# loads), wasm/pkg-node (--target nodejs), tests/web/artifacts (screenshots).
+# loads; copied to examples/cloudflare-worker/pkg and examples/deno/pkg),
+# wasm/pkg-node (--target nodejs), tests/web/artifacts (screenshots).
 # Builds go to $SHARDVEC_WASM_TARGET_DIR (default
 # ~/.cache/shardvec-wasm-target); every cargo run holds the lock
 # /tmp/shardvec-cargo.lock so that it never runs beside another build.
@@ -49,12 +53,17 @@ if [ ! -x tests/web/node_modules/.bin/wasm-opt ] || [ ! -d tests/web/node_module
   [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
 fi
+if [ ! -x tests/edge/node_modules/.bin/workerd ] || [ ! -x tests/edge/node_modules/.bin/deno ] ||
+  [ tests/edge/package-lock.json -nt tests/edge/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/edge --no-audit --no-fund --loglevel=error
+fi
 CHROMIUM=${SHARDVEC_CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 echo "wasm-bindgen $BINDGEN_VERSION, $(wasm-pack --version), wasm-opt $(tests/web/node_modules/.bin/wasm-opt --version | awk '{print $3}'), $("$CHROMIUM" --version 2>/dev/null || echo 'chromium ?')"
+echo "workerd $(tests/edge/node_modules/.bin/workerd --version | awk '{print $2}'), $(tests/edge/node_modules/.bin/deno --version | head -1)"
 
 # The edge tests start native hosts: the binary of the Rust test build.
 export SHARDVEC_BIN=${SHARDVEC_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/shardvec-target}/debug/shardvec}
@@ -82,7 +91,13 @@ for wasm in web-demo/pkg/shardvec_wasm_bg.wasm wasm/pkg-node/shardvec_wasm_bg.wa
   echo "$wasm: $before -> $(stat -c %s "$wasm") bytes ($(gzip -9 -c "$wasm" | wc -c) gzipped)"
 done
 
-step "tests (node --test: tests/wasm, tests/web)"
+# The edge examples import the --target web build from their own pkg/.
+for example in examples/cloudflare-worker examples/deno; do
+  rm -rf "$example/pkg"
+  cp -r web-demo/pkg "$example/pkg"
+done
+
+step "tests (node --test: tests/wasm, tests/edge, tests/web)"
 mkdir -p tests/web/artifacts
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -90,7 +105,7 @@ status=0
 SHARDVEC_CHROMIUM="$CHROMIUM" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$log" \
-  tests/wasm/*.test.mjs tests/web/*.test.mjs || status=$?
+  tests/wasm/*.test.mjs tests/edge/*.test.mjs tests/web/*.test.mjs || status=$?
 pass=$(awk '/^# pass / { s += $3 } END { print s + 0 }' "$log")
 fail=$(awk '/^# fail / { s += $3 } END { print s + 0 }' "$log")
 if [ "$status" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi

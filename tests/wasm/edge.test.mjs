@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { caseNames, loadBuilds, loadCase } from './helpers.mjs';
+import { caseNames, loadBuilds, loadCase, sameAsRecorded } from './helpers.mjs';
 import { ids, postJson, scores, startHost } from './hosts.mjs';
 
 const builds = await loadBuilds();
@@ -19,21 +19,6 @@ const { mod } = builds[0];
 /** Search options for the edge from a recorded query (snake_case accepted). */
 const edgeOptions = (q) => ({ ...q.args, topK: q.top_k });
 const nativeBody = (q) => ({ query: q.query, top_k: q.top_k, ...q.args });
-
-/** Recorded ids equal ours, except inside groups of tied recorded scores. */
-function sameAsRecorded(what, got, want) {
-  assert.equal(got.length, want.length, `${what}: count`);
-  const close = (a, b) => Math.abs(a - b) <= 1e-4 * Math.max(Math.abs(a), Math.abs(b), 1e-6);
-  got.forEach((g, i) => {
-    const w = want[i];
-    const halved = close(g.score, w.score / 2);
-    assert.ok(close(g.score, w.score) || halved, `${what}: score ${i}: ${g.score} vs ${w.score}`);
-    if (String(g.id) !== String(w.id)) {
-      const tied = want.filter((r) => close(r.score, w.score)).map((r) => String(r.id));
-      assert.ok(tied.length > 1 && tied.includes(String(g.id)), `${what}: result ${i} is ${g.id}, recorded ${w.id}`);
-    }
-  });
-}
 
 describe('two hosts, each serving half of the shards', () => {
   for (const name of caseNames()) {
@@ -70,7 +55,7 @@ describe('two hosts, each serving half of the shards', () => {
           // The host's /v1/search answer (core's wire type), plus the edge's own keys.
           assert.deepEqual(
             Object.keys(got).sort(),
-            [...Object.keys(native.body), 'hosts', 'partial', 'retried'].sort(),
+            [...Object.keys(native.body), 'hosts', 'partial', 'missing_shards', 'retried'].sort(),
             what,
           );
           assert.ok(got.latency_ms >= 0, what);

@@ -162,6 +162,26 @@ export async function serve(mounts, overrides = new Map()) {
   };
 }
 
+/**
+ * A search's hits equal a peer fixture's recorded ones: the same ids in the
+ * same order, except inside groups of tied recorded scores, and the same
+ * scores to 1e-4 relative (or half the recorded score: the reference's
+ * `2·(1 − cos)` on indexed cosine LanceDB shards, tests/fixtures/peer/README.md).
+ */
+export function sameAsRecorded(what, got, want) {
+  assert.equal(got.length, want.length, `${what}: count`);
+  const close = (a, b) => Math.abs(a - b) <= 1e-4 * Math.max(Math.abs(a), Math.abs(b), 1e-6);
+  got.forEach((g, i) => {
+    const w = want[i];
+    const halved = close(g.score, w.score / 2);
+    assert.ok(close(g.score, w.score) || halved, `${what}: score ${i}: ${g.score} vs ${w.score}`);
+    if (String(g.id) !== String(w.id)) {
+      const tied = want.filter((r) => close(r.score, w.score)).map((r) => String(r.id));
+      assert.ok(tied.length > 1 && tied.includes(String(g.id)), `${what}: result ${i} is ${g.id}, recorded ${w.id}`);
+    }
+  });
+}
+
 // ---- float32 routing arithmetic (docs/format.md), outside the wasm ---------------
 
 const f = Math.fround;

@@ -21,7 +21,9 @@ export function shardvecBin() {
 /**
  * Starts `shardvec serve` over `prefix` on a free port and resolves once it
  * listens. `shards` is a list such as "0-3"; `args` are extra flags.
- * Returns `{url, stop()}`; `stop` sends SIGTERM and waits for the exit.
+ * Returns `{url, stop(), kill()}`; `stop` sends SIGTERM and waits for the
+ * exit, `kill` sends SIGKILL (requests in flight are cut) and does not
+ * wait.
  */
 export async function startHost(prefix, { shards, args = [] } = {}) {
   const localRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'shardvec-host-'));
@@ -45,6 +47,9 @@ export async function startHost(prefix, { shards, args = [] } = {}) {
   return {
     url,
     exited,
+    kill() {
+      proc.kill('SIGKILL');
+    },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       const r = await exited;

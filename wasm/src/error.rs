@@ -40,6 +40,19 @@ pub(crate) enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// A routed shard that no host of the client lists.
+    NotServed {
+        /// The shard.
+        shard: u32,
+    },
+    /// A host taken out by the circuit breaker: it failed `failures`
+    /// times in a row and is not asked again before its time out ends.
+    HostOut {
+        /// Failures in a row.
+        failures: u32,
+        /// Milliseconds until it is asked again.
+        retry_in_ms: u64,
+    },
     /// A shard's list holds more hits than the `top_k` asked for.
     TooManyHits {
         /// The URL asked.
@@ -55,8 +68,8 @@ pub(crate) enum Error {
 
 impl Error {
     /// The `code` of the JavaScript `Error`: `request_failed`,
-    /// `stale_manifest`, `wrong_manifest`, `answer_too_large` or
-    /// `too_many_hits`.
+    /// `stale_manifest`, `wrong_manifest`, `answer_too_large`,
+    /// `too_many_hits`, `shard_not_served` or `host_out`.
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Error::Failed(_) => REQUEST_FAILED,
@@ -64,6 +77,8 @@ impl Error {
             Error::WrongManifest { .. } => "wrong_manifest",
             Error::TooLarge { .. } => "answer_too_large",
             Error::TooManyHits { .. } => "too_many_hits",
+            Error::NotServed { .. } => shardvec_core::api::codes::SHARD_NOT_SERVED,
+            Error::HostOut { .. } => "host_out",
         }
     }
 }
@@ -87,6 +102,16 @@ impl core::fmt::Display for Error {
                 f,
                 "{request}: the answer is larger than maxResponseBytes ({limit} bytes); \
                  not read further"
+            ),
+            Error::NotServed { shard } => {
+                write!(f, "shard {shard} is routed to but no host serves it")
+            }
+            Error::HostOut {
+                failures,
+                retry_in_ms,
+            } => write!(
+                f,
+                "taken out after {failures} failures in a row; asked again in {retry_in_ms} ms"
             ),
             Error::TooManyHits {
                 url,
@@ -116,15 +141,88 @@ impl From<Error> for JsValue {
     }
 }
 
-/// Several failures as one JavaScript `Error`: every message after its
-/// prefix (`host <url>: ...`), joined by `; `, with the first one's
-/// `code`.
-pub(crate) fn joined(failures: &[(String, &Error)]) -> JsValue {
+/// Several failures as one: every message after its prefix (`shard 4:
+/// host <url>: ...`), joined by `; `, with the first one's code.
+pub(crate) fn joined(failures: &[(String, &Error)]) -> Failure {
     let message = failures
         .iter()
         .map(|(prefix, e)| format!("{prefix}: {e}"))
         .collect::<Vec<_>>()
         .join("; ");
     let code = failures.first().map_or(REQUEST_FAILED, |(_, e)| e.code());
-    js_error(&message, code)
+    Failure::Edge {
+        code,
+        message,
+        shards: Vec::new(),
+    }
+}
+
+/// Why a search failed: its input (before any request), or the hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The query or an option, refused with the core's message; a plain
+    /// JS `Error` (no code), HTTP 400 at a worker (`code`: the wire
+    /// code).
+    Input {
+        /// `invalid_query`, `invalid_filter`, `top_k_too_large`.
+        code: &'static str,
+        /// The message.
+        message: String,
+    },
+    /// A host exchange ([`Error`], or several joined): a JS `Error` with
+    /// the `code`, HTTP 502 at a worker.
+    Edge {
+        /// [`Error::code`].
+        code: &'static str,
+        /// The message, naming the shards and hosts.
+        message: String,
+        /// The shards no replica answered, if that is the failure.
+        shards: Vec<u32>,
+    },
+}
+
+/// The code of a refused query: the native reader's (`Error::code` of
+/// `shardvec`), so a worker answers what a host would.
+pub(crate) const INVALID_QUERY: &str = "invalid_query";
+
+impl Failure {
+    /// The core's refusal of the query (or of its filter).
+    pub(crate) fn query(e: shardvec_core::Error) -> Failure {
+        let code = if matches!(e, shardvec_core::Error::InvalidFilter(_)) {
+            shardvec_core::api::codes::INVALID_FILTER
+        } else {
+            INVALID_QUERY
+        };
+        Failure::Input {
+            code,
+            message: e.to_string(),
+        }
+    }
+
+    /// An input error of `code` with `message`.
+    pub(crate) fn input(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure::Input {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Edge {
+            code: e.code(),
+            message: e.to_string(),
+            shards: Vec::new(),
+        }
+    }
+}
+
+impl From<Failure> for JsValue {
+    fn from(f: Failure) -> JsValue {
+        match f {
+            Failure::Input { message, .. } => js_sys::Error::new(&message).into(),
+            Failure::Edge { code, message, .. } => js_error(&message, code),
+        }
+    }
 }

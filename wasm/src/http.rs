@@ -1,6 +1,6 @@
 //! HTTP through the runtime's global `fetch` (browsers, workers, Node 18+;
 //! no `window`, so no web-sys), with an optional bound on the bytes read
-//! of a body, and a clock.
+//! of a body, a clock and a timer.
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,6 +17,9 @@ pub(crate) struct Request<'a> {
     pub json: Option<String>,
     /// `Authorization: Bearer <token>`.
     pub token: Option<&'a str>,
+    /// `If-None-Match`: a 304 answer when the resource still has this
+    /// `ETag`.
+    pub if_none_match: Option<&'a str>,
     /// Abort after this many milliseconds (`AbortSignal.timeout`).
     pub timeout_ms: Option<f64>,
     /// Read at most this many bytes of the body: a longer one (by its
@@ -100,6 +103,9 @@ pub(crate) async fn send(req: &Request<'_>) -> Result<Response, Error> {
             "authorization",
             &JsValue::from_str(&format!("Bearer {t}")),
         );
+    }
+    if let Some(etag) = req.if_none_match {
+        set(&headers, "if-none-match", &JsValue::from_str(etag));
     }
     set(&init, "headers", &headers);
     if let Some(ms) = req.timeout_ms {
@@ -208,6 +214,7 @@ pub(crate) async fn get(
         url,
         json: None,
         token,
+        if_none_match: None,
         timeout_ms,
         max_bytes: None,
     })
@@ -237,4 +244,23 @@ pub(crate) fn now_ms() -> f64 {
         .and_then(|now| now.call0(&perf).ok())
         .and_then(|v| v.as_f64())
         .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Resolves after `ms` milliseconds (the runtime's `setTimeout`); at once
+/// where there is none.
+pub(crate) async fn sleep(ms: f64) {
+    let global = js_sys::global();
+    let Some(set_timeout) = global_fn(&global, "setTimeout") else {
+        return;
+    };
+    let timer = Promise::new(&mut |resolve, _| {
+        // A failed setTimeout resolves at once: a hedge then goes early.
+        if set_timeout
+            .call2(&global, &resolve, &JsValue::from_f64(ms))
+            .is_err()
+        {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = JsFuture::from(timer).await;
 }

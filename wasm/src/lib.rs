@@ -14,6 +14,9 @@
 //!
 //! Modules: `snapshot` (the `Snapshot` class), `source` (where
 //! `Snapshot.open` fetches from), `edge` (`EdgeClient`, `Snapshot.fromHost`),
+//! `replicas` (which replica gets a shard, the circuit breaker), `serve`
+//! (`EdgeClient.connect`, `handleSearch`, `revalidate`: a host's
+//! `/v1/search` answered by an edge worker),
 //! `options` (routing options from JS), `filter` (payload filters from
 //! JS: `Snapshot.parseFilter`, `filterMatches`), `merge`, `js` (JS values <-> JSON,
 //! errors), `http` (`fetch`, with a bound on the bytes read), `error` (the
@@ -31,7 +34,8 @@
 //! [`Snapshot::open`], prefixed with the URL at fault, as the native reader
 //! does); those of the edge client's requests and of `Snapshot.fromHost`
 //! also carry a `code` (`wrong_manifest`, `stale_manifest`,
-//! `answer_too_large`, `too_many_hits`, `request_failed`). Inputs are
+//! `answer_too_large`, `too_many_hits`, `host_out`, `shard_not_served`,
+//! `request_failed`). Inputs are
 //! validated before they reach the core, so no panic reaches JavaScript;
 //! debug builds install a panic hook that logs to `console.error` all the
 //! same.
@@ -43,6 +47,8 @@ mod http;
 mod js;
 mod merge;
 mod options;
+mod replicas;
+mod serve;
 mod snapshot;
 mod source;
 
@@ -50,5 +56,6 @@ pub use edge::{EdgeClient, DEFAULT_MAX_RESPONSE_BYTES};
 #[cfg(debug_assertions)]
 pub use js::start;
 pub use merge::merge;
+pub use serve::MAX_BODY_BYTES;
 pub use snapshot::{Snapshot, SnapshotData};
 pub use source::{manifest_key, resolve_key, ForeignUrl};

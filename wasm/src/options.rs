@@ -63,6 +63,27 @@ impl Options {
         Ok(o)
     }
 
+    /// The routing fields of a host's `POST /v1/search` request, checked
+    /// against `num_dbs` with the core's errors.
+    pub(crate) fn from_wire(
+        num_probes: Option<u32>,
+        shard_ids: Option<&[u32]>,
+        routing_context: Option<&serde_json::Value>,
+        num_dbs: u32,
+    ) -> Result<Options, shardvec_core::Error> {
+        Ok(Options {
+            num_probes,
+            shard_ids: shard_ids
+                .map(|ids| {
+                    ids.iter()
+                        .map(|&id| ShardId::checked(i128::from(id), num_dbs))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
+            routing_context: routing_context.map(RoutingContext::from_json).transpose()?,
+        })
+    }
+
     /// Whether the options name the shards (`shardIds`), which overrides
     /// routing.
     pub(crate) fn names_shards(&self) -> bool {
