@@ -180,4 +180,15 @@ describe('requests the edge refuses, as a host does', () => {
       assert.equal(missing.body.error.code, 'not_found');
     }
   });
+
+  test('hosts down: 502 naming the code and the shards, not the hosts', async () => {
+    await host.stop();
+    for (const edge of edges) {
+      const got = await edge.post({ query: c.recorded.queries[0].query, shard_ids: [6, 1] });
+      assert.equal(got.status, 502, `${edge.name}: ${JSON.stringify(got.body)}`);
+      assert.deepEqual(got.body, {
+        error: { code: 'request_failed', message: "no replica of shards 6, 1 answered (request_failed); details are in the edge's log" },
+      });
+    }
+  });
 });

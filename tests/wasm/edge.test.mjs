@@ -146,6 +146,28 @@ describe('a refresh while the edge holds the old snapshot', () => {
     assert.equal(snapshot.manifestRef(), before.manifest_ref);
     // The next search needs no retry.
     assert.equal((await edge.search(q.query, edgeOptions(q))).retried, false);
+    // Revalidating: nothing new for this client (the host answers 304 to
+    // its ETag); a client still on the old publish loads the new one.
+    assert.equal(await edge.revalidate(), false);
+    const behind = new mod.EdgeClient({ hosts: [{ url: hosts.a.url, shards: [0, 1, 2, 3] }], snapshot });
+    assert.equal(await behind.revalidate(), true);
+    assert.equal(behind.snapshot.manifestRef(), JSON.parse(currentOf(newer)).manifest_ref);
+    assert.equal(await behind.revalidate(), false);
+  });
+
+  test('EdgeClient.connect loads from the first host that answers', async () => {
+    const hostsList = [
+      { url: 'http://127.0.0.1:9', shards: [0, 1, 2, 3] },
+      { url: hosts.b.url, shards: [2, 3] },
+      { url: hosts.a.url, shards: [0, 1] },
+    ];
+    const edge = await mod.EdgeClient.connect({ hosts: hostsList });
+    assert.equal(edge.snapshot.manifestRef(), JSON.parse(currentOf(newer)).manifest_ref);
+    await assert.rejects(mod.EdgeClient.connect({ hosts: [hostsList[0]] }), (e) => {
+      assert.equal(e.code, 'request_failed');
+      assert.match(e.message, /^host http:\/\/127\.0\.0\.1:9: GET http:\/\/127\.0\.0\.1:9\/v1\/routing\/current: /);
+      return true;
+    });
   });
 });
 
