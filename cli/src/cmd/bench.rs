@@ -19,21 +19,35 @@ enum BackendMode {
     Remote,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LanceSearchArg {
+    /// Lance's vector index (the reference's answers).
+    Index,
+    /// An exact in-memory scan (recall 1.0).
+    Exact,
+}
+
 impl BackendMode {
-    /// `opts` with LanceDB shards searched in this mode.
-    fn apply(self, opts: ReaderOptions) -> ReaderOptions {
+    /// `opts` with LanceDB shards searched in this mode, by `search`.
+    fn apply(self, search: LanceSearchArg, opts: ReaderOptions) -> ReaderOptions {
         #[cfg(feature = "lancedb")]
         {
-            use shardvec::backend::lancedb::{LanceDbBackend, LanceDistance, LanceMode};
+            use shardvec::backend::lancedb::{
+                LanceDbBackend, LanceDistance, LanceMode, LanceSearch,
+            };
             let mode = match self {
                 BackendMode::Local => LanceMode::Local,
                 BackendMode::Remote => LanceMode::Remote,
             };
-            opts.shard_backend(LanceDbBackend::new(mode, LanceDistance::default()))
+            let search = match search {
+                LanceSearchArg::Index => LanceSearch::Index,
+                LanceSearchArg::Exact => LanceSearch::Exact,
+            };
+            opts.shard_backend(LanceDbBackend::new(mode, LanceDistance::default()).search(search))
         }
         #[cfg(not(feature = "lancedb"))]
         {
-            let _ = self;
+            let _ = (self, search);
             opts
         }
     }
@@ -70,6 +84,9 @@ pub struct BenchArgs {
     /// Where LanceDB shards are searched.
     #[arg(long, value_enum, default_value_t = BackendMode::Local)]
     backend_mode: BackendMode,
+    /// How LanceDB shards find an unfiltered top-k.
+    #[arg(long, value_enum, default_value_t = LanceSearchArg::Index)]
+    lance_search: LanceSearchArg,
     /// How sqlite-vec shards find their top-k.
     #[arg(long, value_enum, default_value_t = SqliteScan::Memory)]
     sqlite_scan: SqliteScan,
@@ -126,6 +143,7 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
         )
         .reader(
             a.backend_mode.apply(
+                a.lance_search,
                 a.sqlite_scan.apply(
                     ReaderOptions::new()
                         .store_options(a.store.options())

@@ -26,6 +26,10 @@
 //! ([`crate::flat::lance_score`]: `1 - cos`, squared L2, `1 - dot`), whatever
 //! the shard's index.
 //!
+//! [`LanceSearch::Exact`] sends unfiltered searches down the same exact
+//! in-memory path: recall 1.0 instead of the index's approximation, at the
+//! memory of the shard's vectors (BENCHMARKS.md compares both).
+//!
 //! LanceDB's default distance is the index's metric on an indexed shard but
 //! L2 on a shard without an index (small shards), and the reference reader
 //! reports exactly that (see the `lancedb_cluster_dot` fixture, shard 3).
@@ -82,17 +86,46 @@ pub enum LanceDistance {
     Metric,
 }
 
+/// How unfiltered searches find their top-k.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LanceSearch {
+    /// Lance's own vector index, as the reference (default): approximate on
+    /// indexed shards (the reference's PQ indexes reach recall 0.28–0.49 on
+    /// the peer fixtures), scored as [`LanceDistance`] says.
+    #[default]
+    Index,
+    /// An exact scan of the shard, read once into memory on first use (the
+    /// filtered path's SIMD kernels): recall 1.0, scores of the snapshot's
+    /// metric in Lance's conventions (`1 - cos`, squared L2, `1 - dot`)
+    /// whatever the shard's index. Memory: the shard's vectors, ids and
+    /// payloads.
+    Exact,
+}
+
 /// Opens LanceDB shards.
 #[derive(Debug, Clone, Default)]
 pub struct LanceDbBackend {
     mode: LanceMode,
     distance: LanceDistance,
+    search: LanceSearch,
 }
 
 impl LanceDbBackend {
-    /// A backend searching in `mode` with `distance`.
+    /// A backend searching in `mode` with `distance`, through the index
+    /// ([`LanceSearch::Index`]).
     pub fn new(mode: LanceMode, distance: LanceDistance) -> Self {
-        LanceDbBackend { mode, distance }
+        LanceDbBackend {
+            mode,
+            distance,
+            search: LanceSearch::default(),
+        }
+    }
+
+    /// How unfiltered searches find their top-k (default
+    /// [`LanceSearch::Index`]).
+    pub fn search(mut self, search: LanceSearch) -> Self {
+        self.search = search;
+        self
     }
 }
 
@@ -188,6 +221,7 @@ impl LanceDbBackend {
             table,
             source: source.clone(),
             distance: self.distance,
+            search: self.search,
             resident: OnceCell::new(),
             _version: version,
         })
@@ -262,7 +296,9 @@ pub struct LanceShard {
     table: lancedb::Table,
     source: ShardSource,
     distance: LanceDistance,
-    /// The shard in memory, loaded by the first filtered search or scan.
+    search: LanceSearch,
+    /// The shard in memory, loaded by the first exact or filtered search or
+    /// scan.
     resident: OnceCell<Arc<Resident>>,
     /// The cache version read ([`LanceMode::Local`]), kept in use while
     /// the shard is open.
@@ -424,19 +460,23 @@ impl LanceShard {
             .await
     }
 
-    /// The exact top-`top_k` among the rows matching `filter`.
-    async fn search_filtered(
+    /// The exact top-`top_k` among the rows matching `filter` (every row
+    /// without one), from the shard in memory.
+    async fn search_resident(
         &self,
         query: &[f32],
         top_k: usize,
-        filter: &shardvec_core::Filter,
+        filter: Option<&shardvec_core::Filter>,
     ) -> Result<Vec<SearchResult>> {
         let resident = self.resident().await?;
         // The scan is CPU work: off the async workers, as sqlite-vec's.
-        let (r, q, f) = (resident.clone(), query.to_vec(), filter.clone());
-        let best = tokio::task::spawn_blocking(move || {
-            let rows = r.index.rows(&f);
-            r.vectors.top_k_in(&q, top_k, Some(&rows))
+        let (r, q, f) = (resident.clone(), query.to_vec(), filter.cloned());
+        let best = tokio::task::spawn_blocking(move || match f {
+            Some(f) => {
+                let rows = r.index.rows(&f);
+                r.vectors.top_k_in(&q, top_k, Some(&rows))
+            }
+            None => r.vectors.top_k_in(&q, top_k, None),
         })
         .await
         .map_err(|e| crate::error::Error::task("shard search", e))?;
@@ -480,8 +520,9 @@ impl ShardSearcher for LanceShard {
     fn search(&self, query: ShardQuery) -> BoxFuture<'_, Result<Vec<SearchResult>>> {
         Box::pin(async move {
             let top_k = query.top_k;
-            if let Some(filter) = query.effective_filter() {
-                return self.search_filtered(&query.vector, top_k, filter).await;
+            let filter = query.effective_filter();
+            if filter.is_some() || self.search == LanceSearch::Exact {
+                return self.search_resident(&query.vector, top_k, filter).await;
             }
             let query = query.vector;
             let fail = |e: lancedb::Error| self.source.failed("search failed", e);
