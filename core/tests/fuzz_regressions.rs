@@ -57,6 +57,35 @@ fn current_regressions_are_errors() {
     }
 }
 
+/// The bound of each CEL regression input, enforced by a deadline: the
+/// route runs on its own thread and a route past it fails the test with
+/// the input's name (the thread is left behind) instead of hanging it.
+const CEL_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `work` on its own thread; `Err` with a message naming `name` when
+/// it does not finish within `bound` (the thread is left behind) or
+/// panics.
+fn within<T: Send + 'static>(
+    name: &str,
+    bound: std::time::Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("bounded {name}"))
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .expect("spawn");
+    match rx.recv_timeout(bound) {
+        Ok(done) => Ok(done),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("{name}: did not finish within {bound:?}"))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(format!("{name}: panicked")),
+    }
+}
+
 #[test]
 fn cel_regressions_are_errors() {
     for (name, bytes) in inputs("cel") {
@@ -64,18 +93,36 @@ fn cel_regressions_are_errors() {
             Some(i) => (&bytes[..i], &bytes[i + 1..]),
             None => (&bytes[..], &b"{}"[..]),
         };
-        let expr = std::str::from_utf8(expr).expect("utf-8 expression");
+        let expr = std::str::from_utf8(expr)
+            .expect("utf-8 expression")
+            .to_string();
         let json: serde_json::Value = serde_json::from_slice(ctx).expect("JSON context");
         let ctx = shardvec_core::RoutingContext::from_json(&json).expect("context");
-        let started = std::time::Instant::now();
-        let r = shardvec_core::__fuzz::route_expr(expr, &ctx, 8);
-        assert!(r.is_err(), "{name}: {r:?}");
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "{name} took {:?}",
-            started.elapsed()
-        );
+        let (is_err, shown) = within(&name, CEL_BOUND, move || {
+            let r = shardvec_core::__fuzz::route_expr(&expr, &ctx, 8);
+            (r.is_err(), format!("{r:?}"))
+        })
+        .unwrap_or_else(|e| panic!("{e} (the CEL cost bound does not hold)"));
+        assert!(is_err, "{name}: {shown}");
     }
+}
+
+/// The deadline itself: work that outlasts its bound is reported as a
+/// failure when the bound is reached, not waited for.
+#[test]
+fn work_past_its_bound_fails_instead_of_hanging() {
+    let started = std::time::Instant::now();
+    let r = within("ten seconds", std::time::Duration::from_millis(100), || {
+        std::thread::sleep(std::time::Duration::from_secs(10))
+    });
+    let e = r.expect_err("past the bound");
+    assert!(e.contains("did not finish within 100ms"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(
+        within("quick", CEL_BOUND, || 7),
+        Ok(7),
+        "work within the bound passes"
+    );
 }
 
 #[test]

@@ -183,11 +183,34 @@ async fn count_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) 
     resp
 }
 
-/// Load shedding and the time limit of the whole request: past
-/// `max_in_flight` requests, 503 `overloaded` with `Retry-After` at once
-/// (`/healthz` is never shed); every request — reading its body included,
-/// which a trickling client can stretch — ends by the request timeout.
+/// Load shedding and the time limit of the whole request: a body declared
+/// larger than `max_body_bytes` is refused (413) from its `Content-Length`
+/// before any of it is read; past `max_in_flight` requests, 503
+/// `overloaded` with `Retry-After` at once (`/healthz` is never shed);
+/// every request — reading its body included, which a trickling client
+/// can stretch — ends by the request timeout. A 413 closes the
+/// connection, so the rest of the body is never read.
 async fn limit_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&n| n > s.options.max_body_bytes as u64) {
+        // The body limit (`DefaultBodyLimit`) only fails once more than the
+        // limit has arrived: a client announcing a gigabyte and sending a
+        // little of it would hold the request until its timeout.
+        let mut resp = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BODY_TOO_LARGE,
+            format!(
+                "the body's Content-Length {len} is above this host's limit of {} bytes",
+                s.options.max_body_bytes
+            ),
+        )
+        .into_response();
+        close_connection(&mut resp);
+        return resp;
+    }
     let health = req.uri().path() == "/healthz";
     let _slot = if health {
         None
@@ -211,14 +234,26 @@ async fn limit_requests(State(s): State<Arc<Shared>>, req: Request, next: Next) 
         }
     };
     let limit = s.options.request_timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let mut resp = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => ApiError::from(Error::Timeout {
             what: "the request",
             limit,
         })
         .into_response(),
+    };
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // A streamed body past the limit: the rest is not read either.
+        close_connection(&mut resp);
     }
+    resp
+}
+
+/// Asks the server to close the connection after this answer (hyper then
+/// neither reads nor drains what is left of the request body).
+fn close_connection(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 async fn not_found() -> ApiError {

@@ -14,7 +14,7 @@ use shardvec::{
 };
 use shardvec_core::{SearchResult, ShardId};
 use shardvec_e2e::fault_proxy::FaultProxy;
-use shardvec_e2e::host::rss_kib;
+use shardvec_e2e::host::{open_fds, rss_kib};
 use shardvec_e2e::s3::S3Server;
 use shardvec_e2e::{
     assert_same_results, copy_dir, fixtures_dir, shardvec_bin, two_publishes, write_current, Case,
@@ -444,13 +444,6 @@ fn a_shard_outside_the_prefix_is_refused_unless_allowed() {
     assert_same_results("foreign shard 3, allowed", &got, &pristine(&[3]));
     // Cached by shard id, not by URL.
     assert!(root.path().join("shard_00003").is_dir());
-}
-
-/// Open file descriptors of this process.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 #[test]

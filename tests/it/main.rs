@@ -8,6 +8,7 @@
 
 mod bench;
 mod cache;
+mod claims;
 mod cli;
 mod cli_ops;
 mod faults;

@@ -2,7 +2,8 @@
 //! transient faults: the next N connections get `503 SlowDown` (what S3
 //! answers when it sheds load) instead of reaching the server. It can also
 //! limit each connection's download bandwidth (server to client), as a
-//! slow network does.
+//! slow network does, or hang: accept connections and never answer, as a
+//! wedged server or a black-holing load balancer does.
 //!
 //! It works at the connection level so it needs no HTTP parser: a
 //! connection is either failed after its first request head or forwarded
@@ -27,6 +28,9 @@ struct State {
     stop: AtomicBool,
     /// Bytes per second per connection, server to client (0: no limit).
     bandwidth: AtomicU64,
+    /// New connections are accepted and held, never answered.
+    hang: AtomicBool,
+    held: Mutex<Vec<TcpStream>>,
 }
 
 /// A running proxy; stops when dropped.
@@ -50,6 +54,10 @@ impl FaultProxy {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                if st.hang.load(Ordering::SeqCst) {
+                    st.held.lock().expect("lock").push(conn);
+                    continue;
+                }
                 let fail = st
                     .failures_left
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -86,6 +94,21 @@ impl FaultProxy {
             .store(bytes_per_second, Ordering::SeqCst);
     }
 
+    /// From now on the store hangs: new connections are accepted and never
+    /// answered (nor closed); connections open now are closed, so pooled
+    /// keep-alive connections cannot bypass it.
+    pub fn hang(&self) {
+        self.state.hang.store(true, Ordering::SeqCst);
+        for s in self.state.open.lock().expect("lock").drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Connections accepted and held by [`FaultProxy::hang`] so far.
+    pub fn held(&self) -> usize {
+        self.state.held.lock().expect("lock").len()
+    }
+
     /// Connections answered 503 so far.
     pub fn failed(&self) -> usize {
         self.state.failed.load(Ordering::SeqCst)
@@ -101,6 +124,9 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
         self.fail_next(0);
+        for s in self.state.held.lock().expect("lock").drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
         // Wake the accept loop so it sees `stop`.
         let _ = TcpStream::connect(self.endpoint.trim_start_matches("http://"));
     }

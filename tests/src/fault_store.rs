@@ -3,6 +3,8 @@
 //! the client saw an error) is the failure a retry cannot tell from a
 //! write that never happened. Or that holds chosen PUTs at a [`Gate`]
 //! until the test lets them through, to interleave two writers exactly.
+//! A refused key is refused whether it is written by one PUT or as a
+//! multipart upload.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,6 +155,11 @@ impl ObjectStore for FaultStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
+        // A refused key is refused as a multipart upload too (large
+        // objects: the writer's buffered upload switches to multipart).
+        if self.hit(location) && self.fault == Some(PutFault::Refuse) {
+            return Err(self.error(location));
+        }
         self.inner.put_multipart_opts(location, opts).await
     }
 

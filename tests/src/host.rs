@@ -101,16 +101,48 @@ async fn answer(method: &str, url: &str, req: reqwest::RequestBuilder) -> (u16, 
     (status, json)
 }
 
-/// Resident set size of this process in KiB (Linux; 0 elsewhere).
+/// Resident set size of this process in KiB, from `/proc/self/status`.
+/// Panics when it cannot be read: a memory check must fail, not pass with
+/// 0, where `/proc` is missing (another OS, a sandbox).
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    rss_kib_at(std::path::Path::new("/proc/self/status"))
+}
+
+/// The `VmRSS` (KiB) of a `/proc/<pid>/status` file; panics naming the
+/// file when it cannot be read or has no `VmRSS` line.
+pub fn rss_kib_at(status: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(status).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (RSS checks need Linux's /proc)",
+            status.display()
+        )
+    });
+    text.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS line in {}", status.display()))
+}
+
+/// Open file descriptors of this process, from `/proc/self/fd`. Panics
+/// when it cannot be read (an fd check must fail, not pass with 0).
+pub fn open_fds() -> usize {
+    open_fds_in(std::path::Path::new("/proc/self/fd"))
+}
+
+/// The entries of a `/proc/<pid>/fd` folder; panics naming it when it
+/// cannot be read or is empty (a process has at least one descriptor: the
+/// folder's own, while it is read).
+pub fn open_fds_in(dir: &std::path::Path) -> usize {
+    let n = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read {}: {e} (fd checks need Linux's /proc)",
+                dir.display()
+            )
         })
-        .unwrap_or(0)
+        .count();
+    assert!(n > 0, "{} lists no descriptors", dir.display());
+    n
 }
 
 /// The `error.code` of an error answer.
@@ -119,17 +151,29 @@ pub fn error_code(v: &Value) -> &str {
 }
 
 /// A real `shardvec serve` process on 127.0.0.1, its address read from
-/// its `listening on http://...` line.
+/// its `listening on http://...` line. Its later stdout lines are kept
+/// (read by a thread, so the process never writes to a closed pipe).
 pub struct ServeProcess {
     child: std::process::Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServeProcess {
     /// Starts `shardvec serve` on `prefix` with `root` as its local root
     /// and the `extra` arguments.
     pub fn start(prefix: &str, root: &std::path::Path, extra: &[&str]) -> ServeProcess {
+        Self::start_with_env(prefix, root, extra, &[])
+    }
+
+    /// [`ServeProcess::start`] with environment variables set (`AWS_*`).
+    pub fn start_with_env(
+        prefix: &str,
+        root: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServeProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(crate::shardvec_bin())
             .args([
@@ -142,20 +186,38 @@ impl ServeProcess {
             ])
             .arg(root)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let out = child.stdout.take().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        out.read_line(&mut line).unwrap();
         let addr = line
             .split("http://")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        ServeProcess { child, addr }
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for l in out.lines() {
+                let Ok(l) = l else { break };
+                lines.lock().unwrap().push(l);
+            }
+        });
+        ServeProcess {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    /// The stdout lines after the `listening on` line, so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM.
@@ -185,5 +247,43 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_readings_work_here() {
+        assert!(rss_kib() > 0);
+        assert!(open_fds() >= 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot read /proc/self/no-such-status")]
+    fn rss_fails_when_proc_cannot_be_read() {
+        rss_kib_at(std::path::Path::new("/proc/self/no-such-status"));
+    }
+
+    #[test]
+    #[should_panic(expected = "no VmRSS line")]
+    fn rss_fails_without_a_vmrss_line() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), "Name:\tx\nVmSize:\t100 kB\n").unwrap();
+        rss_kib_at(f.path());
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot read /proc/self/no-such-fd")]
+    fn fds_fail_when_proc_cannot_be_read() {
+        open_fds_in(std::path::Path::new("/proc/self/no-such-fd"));
+    }
+
+    #[test]
+    #[should_panic(expected = "lists no descriptors")]
+    fn fds_fail_on_an_empty_listing() {
+        let d = tempfile::tempdir().unwrap();
+        open_fds_in(d.path());
     }
 }
