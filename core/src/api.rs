@@ -254,6 +254,9 @@ pub mod codes {
     pub const OVERLOADED: &str = "overloaded";
     /// A malformed payload filter (400); the message names the place.
     pub const INVALID_FILTER: &str = "invalid_filter";
+    /// A query the reader refuses (400): a wrong dimension, a non-finite
+    /// number, `top_k` 0.
+    pub const INVALID_QUERY: &str = "invalid_query";
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {

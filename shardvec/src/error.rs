@@ -292,6 +292,7 @@ impl Error {
     /// A short stable name of the variant (`stale_manifest`, `backend`,
     /// ...), for metrics labels and the host server's JSON errors.
     pub fn code(&self) -> &'static str {
+        use shardvec_core::api::codes;
         match self {
             Error::InvalidLocation { .. } => "invalid_location",
             Error::Store { .. } => "store",
@@ -309,8 +310,8 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Closed => "closed",
             Error::BlockingInAsync => "blocking_in_async",
-            Error::Core(shardvec_core::Error::InvalidFilter(_)) => "invalid_filter",
-            Error::Core(e) if e.is_request_error() => "invalid_query",
+            Error::Core(shardvec_core::Error::InvalidFilter(_)) => codes::INVALID_FILTER,
+            Error::Core(e) if e.is_request_error() => codes::INVALID_QUERY,
             Error::Core(_) => "snapshot",
             Error::Input { .. } => "input",
             Error::ShardWrite { .. } => "shard_write",

@@ -16,8 +16,8 @@ use shardvec::{AsyncShardedVectorReader, ReaderOptions, SearchOptions, ShardedVe
 use shardvec_core::ShardId;
 use shardvec_e2e::host::{post, ServeProcess};
 use shardvec_e2e::{
-    assert_same_results, copy_dir, current_manifest_url, files_under, fixtures_dir, shardvec_bin, two_publishes,
-    write_current, Case,
+    assert_same_results, copy_dir, current_manifest_url, files_under, fixtures_dir, shardvec_bin,
+    two_publishes, write_current, Case,
 };
 
 fn only(ids: &[u32]) -> SearchOptions {

@@ -181,9 +181,9 @@ pub(crate) enum Failure {
     },
 }
 
-/// The code of a refused query: the native reader's (`Error::code` of
-/// `shardvec`), so a worker answers what a host would.
-pub(crate) const INVALID_QUERY: &str = "invalid_query";
+/// The code of a refused query: the native reader's, so a worker answers
+/// what a host would.
+pub(crate) use shardvec_core::api::codes::INVALID_QUERY;
 
 impl Failure {
     /// The core's refusal of the query (or of its filter).
