@@ -295,7 +295,12 @@ async fn transient_s3_errors_are_retried_with_backoff_within_one_search() {
                 .options()
                 .endpoint(proxy.endpoint.clone())
                 .retry(retries, Duration::from_secs(30))
-                .retry_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+                .retry_backoff(Duration::from_millis(20), Duration::from_millis(200))
+                // Every request on a new connection, so each injected fault
+                // is met by a request (a pooled connection the proxy closed
+                // would fail a request without reaching it: a flake seen in
+                // CI).
+                .option("pool_max_idle_per_host", "0"),
         )
     };
     let q = query();
