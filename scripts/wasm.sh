@@ -7,7 +7,7 @@
 #
 # Installs what it needs when missing (idempotent, quick when present):
 # wasm-bindgen-cli at exactly the version of `wasm-bindgen` in Cargo.lock,
-# wasm-pack, the npm tooling of tests/web (binaryen's wasm-opt 132,
+# the npm tooling of tests/web (binaryen's wasm-opt 132,
 # playwright-core; no browser download), the edge runtimes of tests/edge
 # (miniflare with workerd, deno) and Debian's chromium.
 #
@@ -27,7 +27,6 @@ unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 ROOT=$PWD
 LOCK=${SHARDVEC_CARGO_LOCK:-/tmp/shardvec-cargo.lock}
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-WASM_PACK_VERSION=0.15.1
 
 step() { printf '\n==> %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -46,9 +45,6 @@ BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, "");
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$BINDGEN_VERSION" ]; then
   cargo_install wasm-bindgen-cli --version "$BINDGEN_VERSION"
 fi
-if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
-  cargo_install wasm-pack --version "$WASM_PACK_VERSION"
-fi
 if [ ! -x tests/web/node_modules/.bin/wasm-opt ] || [ ! -d tests/web/node_modules/playwright-core ] ||
   [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
@@ -62,23 +58,43 @@ if [ ! -x "$CHROMIUM" ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-echo "wasm-bindgen $BINDGEN_VERSION, $(wasm-pack --version), wasm-opt $(tests/web/node_modules/.bin/wasm-opt --version | awk '{print $3}'), $("$CHROMIUM" --version 2>/dev/null || echo 'chromium ?')"
+echo "wasm-bindgen $BINDGEN_VERSION, wasm-opt $(tests/web/node_modules/.bin/wasm-opt --version | awk '{print $3}'), $("$CHROMIUM" --version 2>/dev/null || echo 'chromium ?')"
 echo "workerd $(tests/edge/node_modules/.bin/workerd --version | awk '{print $2}'), $(tests/edge/node_modules/.bin/deno --version | head -1)"
 
 # The edge tests start native hosts: the binary of the Rust test build.
 export SHARDVEC_BIN=${SHARDVEC_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/shardvec-target}/debug/shardvec}
 
-step "build (wasm-pack, --target web and --target nodejs)"
+step "build (cargo, then wasm-bindgen --target web and --target nodejs)"
 export CARGO_TARGET_DIR=${SHARDVEC_WASM_TARGET_DIR:-$HOME/.cache/shardvec-wasm-target}
 # Size: the workspace's [profile.release] serves the native binaries; these
 # overrides apply to this build only (its own target dir).
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=true \
   CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=false \
   CARGO_PROFILE_RELEASE_PANIC=abort
-# wasm-pack must not look for updates or helpers online.
-export WASM_PACK_CACHE="$HOME/.cache/shardvec-wasm-pack"
-flock "$LOCK" wasm-pack --quiet build wasm --release --target web --out-dir ../web-demo/pkg -- --locked
-flock "$LOCK" wasm-pack --quiet build wasm --release --target nodejs --out-dir pkg-node -- --locked
+# What wasm-pack did, without wasm-pack (a cargo install of several minutes
+# on a fresh machine): one cargo build, wasm-bindgen per target, and the
+# package.json of each package.
+flock "$LOCK" cargo build -p shardvec-wasm --release --target wasm32-unknown-unknown --locked
+built="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/shardvec_wasm.wasm"
+package_json() { # $1: out dir, $2: "module" for ES modules
+  node -e '
+    const [dir, kind, version] = process.argv.slice(1);
+    const files = ["shardvec_wasm_bg.wasm", "shardvec_wasm.js", "shardvec_wasm.d.ts"];
+    const pkg = {
+      name: "shardvec-wasm",
+      ...(kind === "module" ? { type: "module" } : {}),
+      description: "shardvec routing and merge for edge workers and browsers (WebAssembly)",
+      version, license: "Apache-2.0", files,
+      main: "shardvec_wasm.js", types: "shardvec_wasm.d.ts",
+    };
+    require("fs").writeFileSync(dir + "/package.json", JSON.stringify(pkg, null, 2) + "\n");
+  ' "$1" "$2" "$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)"
+}
+rm -rf web-demo/pkg wasm/pkg-node
+wasm-bindgen --target web --out-dir web-demo/pkg "$built"
+package_json web-demo/pkg module
+wasm-bindgen --target nodejs --out-dir wasm/pkg-node "$built"
+package_json wasm/pkg-node commonjs
 
 step "wasm-opt -Oz"
 # The features rustc enables by default for wasm32-unknown-unknown.

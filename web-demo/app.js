@@ -4,7 +4,7 @@
 // routing decision for a query. Served by a shardvec host (`shardvec serve
 // --demo-dir web-demo`, at /demo/) it loads the host's snapshot
 // (`Snapshot.fromHost`) and searches on it. Plain ES modules, no build step beyond
-// wasm-pack (`./pkg/` is the package built with `--target web`).
+// the package's (`./pkg/` is the package built for wasm-bindgen's `--target web`).
 //
 // This module is the entry point (index.html loads it): it loads a snapshot
 // into the page, wires the controls, and starts. The rest:

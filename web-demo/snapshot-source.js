@@ -1,5 +1,5 @@
 // Where the page's snapshot comes from: the shardvec-wasm package (`./pkg/`,
-// built by wasm-pack with `--target web`, beside index.html), a snapshot URL
+// built for wasm-bindgen's `--target web`, beside index.html), a snapshot URL
 // (`Snapshot.open`) or a shardvec host (`Snapshot.fromHost`), the recorded
 // queries next to it, and the page's URL parameters (`?snapshot=`, `?host=`,
 // `?queries=`; served by a host at /demo/, the host itself).
