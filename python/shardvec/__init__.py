@@ -35,6 +35,7 @@ from ._shardvec import (
     ShardedVectorReader,
     SnapshotInfo,
     __version__,
+    build,
 )
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "ConflictError",
     "ObjectStoreError",
     "ShardvecTimeoutError",
+    "build",
     "__version__",
 ]

@@ -175,3 +175,27 @@ class AsyncShardedVectorReader:
     async def close(self) -> None: ...
     async def __aenter__(self) -> "AsyncShardedVectorReader": ...
     async def __aexit__(self, *exc: Any) -> bool: ...
+
+def build(
+    prefix: Union[str, PathLike[str]],
+    vectors: Vectors,
+    *,
+    num_dbs: int,
+    metric: str = "l2",
+    strategy: str = "cluster",
+    ids: Optional[Sequence[Union[int, str]]] = None,
+    payloads: Optional[Sequence[Any]] = None,
+    shard_ids: Optional[Sequence[int]] = None,
+    num_probes: int = 1,
+    num_hash_bits: Optional[int] = None,
+    centroids: Optional[Vectors] = None,
+    seed: Optional[int] = None,
+    train_sample: Optional[int] = None,
+    backend: str = "sqlite-vec",
+    run_id: Optional[str] = None,
+    s3_connection_options: Optional[Mapping[str, Any]] = None,
+    credentials: Optional[Any] = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Builds and publishes a snapshot from ``vectors`` on one machine;
+    returns the build summary (run id, manifest URL, shards, timings)."""

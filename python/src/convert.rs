@@ -169,78 +169,87 @@ impl ReaderArgs<'_> {
         Ok(opts)
     }
 
-    /// Store options from `s3_connection_options` and `credentials`
-    /// (the `AWS_*` environment applies too).
+    /// Store options from `s3_connection_options` and `credentials`.
     fn store(&self) -> PyResult<StoreOptions> {
-        let mut store = StoreOptions::new();
-        if let Some(conn) = &self.s3_connection_options {
-            for (key, value) in conn.iter() {
-                let key: String = key.extract()?;
-                if value.is_none() {
-                    continue;
-                }
-                store = match key.as_str() {
-                    "endpoint_url" => {
-                        let url: String = value.extract()?;
-                        let http = url.starts_with("http://");
-                        store.endpoint(url).allow_http(http)
-                    }
-                    "region_name" => store.region(value.extract::<String>()?),
-                    "addressing_style" => {
-                        let style: String = value.extract()?;
-                        store.option(
-                            "aws_virtual_hosted_style_request",
-                            (style == "virtual").to_string(),
-                        )
-                    }
-                    "verify_ssl" | "verify" => match value.extract::<bool>() {
-                        Ok(verify) => {
-                            store.option("allow_invalid_certificates", (!verify).to_string())
-                        }
-                        Err(_) => store,
-                    },
-                    "connect_timeout" => store.option("connect_timeout", seconds(&value)?),
-                    "read_timeout" => store.option("timeout", seconds(&value)?),
-                    "max_attempts" | "retries" => {
-                        let n: usize = value.extract()?;
-                        store.retry(n, Duration::from_secs(180))
-                    }
-                    // Other botocore settings (signature version, proxies,
-                    // ...) have no equivalent here; they are ignored.
-                    _ => store,
-                };
-            }
-        }
-        if let Some(creds) = &self.credentials {
-            let get = |names: &[&str]| -> PyResult<Option<String>> {
-                for name in names {
-                    let value = match creds.cast::<PyDict>() {
-                        Ok(d) => d.get_item(name)?,
-                        Err(_) => creds.getattr(*name).ok(),
-                    };
-                    if let Some(v) = value.filter(|v| !v.is_none()) {
-                        return Ok(Some(v.extract()?));
-                    }
-                }
-                Ok(None)
-            };
-            let key = get(&["access_key_id", "aws_access_key_id"])?;
-            let secret = get(&["secret_access_key", "aws_secret_access_key"])?;
-            match (key, secret) {
-                (Some(k), Some(s)) => store = store.credentials(k, s),
-                (None, None) => {}
-                _ => {
-                    return Err(invalid(
-                        "credentials need both an access key id and a secret access key",
-                    ))
-                }
-            }
-            if let Some(token) = get(&["session_token", "aws_session_token"])? {
-                store = store.option("aws_session_token", token);
-            }
-        }
-        Ok(store)
+        store_options(
+            self.s3_connection_options.as_ref(),
+            self.credentials.as_ref(),
+        )
     }
+}
+
+/// Store options from the reference's `s3_connection_options` and
+/// `credentials` (the `AWS_*` environment applies too).
+pub fn store_options(
+    s3_connection_options: Option<&Bound<'_, PyDict>>,
+    credentials: Option<&Bound<'_, PyAny>>,
+) -> PyResult<StoreOptions> {
+    let mut store = StoreOptions::new();
+    if let Some(conn) = s3_connection_options {
+        for (key, value) in conn.iter() {
+            let key: String = key.extract()?;
+            if value.is_none() {
+                continue;
+            }
+            store = match key.as_str() {
+                "endpoint_url" => {
+                    let url: String = value.extract()?;
+                    let http = url.starts_with("http://");
+                    store.endpoint(url).allow_http(http)
+                }
+                "region_name" => store.region(value.extract::<String>()?),
+                "addressing_style" => {
+                    let style: String = value.extract()?;
+                    store.option(
+                        "aws_virtual_hosted_style_request",
+                        (style == "virtual").to_string(),
+                    )
+                }
+                "verify_ssl" | "verify" => match value.extract::<bool>() {
+                    Ok(verify) => store.option("allow_invalid_certificates", (!verify).to_string()),
+                    Err(_) => store,
+                },
+                "connect_timeout" => store.option("connect_timeout", seconds(&value)?),
+                "read_timeout" => store.option("timeout", seconds(&value)?),
+                "max_attempts" | "retries" => {
+                    let n: usize = value.extract()?;
+                    store.retry(n, Duration::from_secs(180))
+                }
+                // Other botocore settings (signature version, proxies,
+                // ...) have no equivalent here; they are ignored.
+                _ => store,
+            };
+        }
+    }
+    if let Some(creds) = credentials {
+        let get = |names: &[&str]| -> PyResult<Option<String>> {
+            for name in names {
+                let value = match creds.cast::<PyDict>() {
+                    Ok(d) => d.get_item(name)?,
+                    Err(_) => creds.getattr(*name).ok(),
+                };
+                if let Some(v) = value.filter(|v| !v.is_none()) {
+                    return Ok(Some(v.extract()?));
+                }
+            }
+            Ok(None)
+        };
+        let key = get(&["access_key_id", "aws_access_key_id"])?;
+        let secret = get(&["secret_access_key", "aws_secret_access_key"])?;
+        match (key, secret) {
+            (Some(k), Some(s)) => store = store.credentials(k, s),
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "credentials need both an access key id and a secret access key",
+                ))
+            }
+        }
+        if let Some(token) = get(&["session_token", "aws_session_token"])? {
+            store = store.option("aws_session_token", token);
+        }
+    }
+    Ok(store)
 }
 
 /// A duration in seconds as object_store writes it (`"2.5s"`).

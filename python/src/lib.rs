@@ -15,6 +15,8 @@
 //!   the library's own (through `pyo3-async-runtimes`).
 //! - [`convert`]: Python values in (queries, keyword arguments, store
 //!   options) and results out.
+//! - [`writer`]: `shardvec.build`, a snapshot from numpy arrays on one
+//!   machine (the library's writer).
 //! - [`errors`]: `shardvec::Error` onto the exception classes defined in
 //!   `shardvec/errors.py`, by kind.
 
@@ -22,6 +24,7 @@ mod aio;
 mod convert;
 mod errors;
 mod reader;
+mod writer;
 
 use pyo3::prelude::*;
 
@@ -35,6 +38,7 @@ fn _shardvec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::SnapshotInfo>()?;
     m.add_class::<convert::ShardDetail>()?;
     m.add_class::<convert::ReaderHealth>()?;
+    m.add_function(wrap_pyfunction!(writer::build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
