@@ -311,16 +311,7 @@ async fn sigterm_to_serve_finishes_the_request_in_flight() {
     assert!(TcpStream::connect(&serve.addr).await.is_err());
 }
 
-fn records(n: usize, salt: f32) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let v: Vec<f32> = (0..8)
-                .map(|d| ((i * 7 + d * 13) as f32 * 0.37 + salt).sin())
-                .collect();
-            Record::new(VectorId::Int(i as i64), v).payload(json!({"i": i}))
-        })
-        .collect()
-}
+use shardvec_e2e::records;
 
 /// Every object under the store, with its bytes, sorted by key.
 async fn objects(store: &Arc<InMemory>) -> Vec<(String, bytes::Bytes)> {

@@ -80,16 +80,7 @@ async fn a_shard_slower_to_open_than_the_timeout_opens_once_and_is_served() {
     assert!(hits.iter().all(|h| h["shard_id"] == 3));
 }
 
-fn records(n: usize, salt: f32) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let v: Vec<f32> = (0..8)
-                .map(|d| ((i * 7 + d * 13) as f32 * 0.37 + salt).sin())
-                .collect();
-            Record::new(VectorId::Int(i as i64), v).payload(json!({"i": i}))
-        })
-        .collect()
-}
+use shardvec_e2e::records;
 
 fn options() -> WriterOptions {
     WriterOptions::new(4, Metric::L2, StrategyConfig::Lsh { num_hash_bits: 3 })

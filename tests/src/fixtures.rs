@@ -328,3 +328,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `n` seeded records of dimension 8 (`sin` of a mix of row, column and
+/// `salt`), each with the payload `{"i": i}`: small writer inputs whose
+/// `salt` tells two publishes apart.
+pub fn records(n: usize, salt: f32) -> Vec<shardvec::writer::Record> {
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = (0..8)
+                .map(|d| ((i * 7 + d * 13) as f32 * 0.37 + salt).sin())
+                .collect();
+            shardvec::writer::Record::new(shardvec_core::VectorId::Int(i as i64), v)
+                .payload(serde_json::json!({ "i": i }))
+        })
+        .collect()
+}
