@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
-use shardvec::writer::{self, Input, Record, StrategyConfig, WriterOptions};
+use shardvec::writer::{self, Input, StrategyConfig, WriterOptions};
 use shardvec::{
     AsyncShardedVectorReader, ErrorKind, ReaderOptions, SearchOptions, SnapshotLocation,
 };
-use shardvec_core::{Metric, SearchResult, ShardId, VectorId};
+use shardvec_core::{Metric, SearchResult, ShardId};
 use shardvec_e2e::fault_proxy::FaultProxy;
 use shardvec_e2e::fault_store::{FaultStore, PutFault};
 use shardvec_e2e::host::ServeProcess;
