@@ -98,7 +98,7 @@ await mf.dispose();
 // The Worker's bundle: its script, the shared glue, the package's JS and wasm.
 const files = [
   'examples/cloudflare-worker/src/worker.js',
-  'examples/shared/edge-service.js',
+  'examples/edge-service/edge-service.js',
   'web-demo/pkg/shardvec_wasm.js',
   'web-demo/pkg/shardvec_wasm_bg.wasm',
 ].map((f) => fs.readFileSync(path.join(root, f)));

@@ -35,7 +35,7 @@ export async function startWorker(vars) {
   const mf = new Miniflare({
     scriptPath: path.join(WORKER, 'src/worker.js'),
     modules: true,
-    // The worker imports ../pkg and ../../shared: the root of both.
+    // The worker imports ../pkg and ../../edge-service: the root of both.
     modulesRoot: path.join(ROOT, 'examples'),
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js'] },
