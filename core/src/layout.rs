@@ -50,9 +50,34 @@ pub fn artefact_key(run_id: &str, file: &str) -> String {
     format!("vector_meta/run_id={run_id}/{file}")
 }
 
-/// Key of the folder of shard `shard` of run `run_id` (first attempt).
-pub fn shard_dir(run_id: &str, shard: ShardId) -> String {
-    format!("shards/run_id={run_id}/db={:05}/attempt=00", shard.0)
+/// Key of the folder holding every attempt of shard `shard` of run
+/// `run_id`.
+pub fn shard_attempts_dir(run_id: &str, shard: ShardId) -> String {
+    format!("shards/run_id={run_id}/db={:05}", shard.0)
+}
+
+/// Key of the folder of attempt `attempt` of shard `shard` of run `run_id`
+/// (a single-machine build writes attempt 0; a distributed build's retried
+/// task writes the next attempt, and the manifest names the one published).
+pub fn shard_dir(run_id: &str, shard: ShardId, attempt: u32) -> String {
+    format!("{}/attempt={attempt:02}", shard_attempts_dir(run_id, shard))
+}
+
+/// The shard and attempt of a key in run `run_id`'s shards folder
+/// (`shards/run_id=r/db=00003/attempt=01/shard.db` → shard 3, attempt 1),
+/// or `None` for a key outside the layout.
+pub fn shard_attempt_of(run_id: &str, key: &str) -> Option<(ShardId, u32)> {
+    let rest = key
+        .strip_prefix("shards/run_id=")?
+        .strip_prefix(run_id)?
+        .strip_prefix("/db=")?;
+    let (db, rest) = rest.split_once('/')?;
+    let shard = ShardId(db.parse().ok()?);
+    let (attempt, _) = rest.split_once('/')?;
+    let attempt = attempt.strip_prefix("attempt=")?.parse().ok()?;
+    // Only the layout's own spelling (`db=00003`, not `db=3`).
+    let dir = shard_dir(run_id, shard, attempt);
+    (key.strip_prefix(dir.as_str())?.starts_with('/')).then_some((shard, attempt))
 }
 
 /// The folder prefix of every object of run `run_id` (shards, then
@@ -79,8 +104,26 @@ mod tests {
             "vector_meta/run_id=r/centroids.npy"
         );
         assert_eq!(
-            shard_dir("r", ShardId(7)),
+            shard_dir("r", ShardId(7), 0),
             "shards/run_id=r/db=00007/attempt=00"
         );
+        assert_eq!(
+            shard_dir("r", ShardId(7), 12),
+            "shards/run_id=r/db=00007/attempt=12"
+        );
+        let key = shard_dir("r", ShardId(7), 3) + "/shard.db";
+        assert_eq!(shard_attempt_of("r", &key), Some((ShardId(7), 3)));
+        let lance = shard_dir("r", ShardId(0), 0) + "/vector_index.lance/_versions/1.manifest";
+        assert_eq!(shard_attempt_of("r", &lance), Some((ShardId(0), 0)));
+        assert!(key.starts_with(&shard_attempts_dir("r", ShardId(7))));
+        for outside in [
+            "shards/run_id=r/db=00007/attempt=x/shard.db",
+            "shards/run_id=r/db=7/attempt=03/shard.db",
+            "shards/run_id=r/db=00007/attempt=03",
+            "shards/run_id=rr/db=00007/attempt=03/shard.db",
+            "vector_meta/run_id=r/centroids.npy",
+        ] {
+            assert_eq!(shard_attempt_of("r", outside), None, "{outside}");
+        }
     }
 }

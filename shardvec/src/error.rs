@@ -227,6 +227,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A distributed build's shard entry does not match the plan or the
+    /// store (out of range, named twice, not uploaded, wrong size).
+    #[error("shard entry {shard}: {reason}")]
+    ShardEntry {
+        /// The shard.
+        shard: ShardId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Bytes given as a build plan are not one ([`crate::writer::BuildPlan::from_bytes`]).
+    #[error("build plan: {reason}")]
+    Plan {
+        /// What is wrong.
+        reason: String,
+    },
     /// Writing one shard failed.
     #[error("writing shard {shard}: {source}")]
     ShardWrite {
@@ -264,7 +279,9 @@ impl Error {
             Error::InvalidLocation { .. }
             | Error::InvalidArgument(_)
             | Error::BlockingInAsync
-            | Error::Input { .. } => ErrorKind::InvalidInput,
+            | Error::Input { .. }
+            | Error::Plan { .. } => ErrorKind::InvalidInput,
+            Error::ShardEntry { .. } => ErrorKind::Conflict,
             Error::Store { source, .. } => match source {
                 object_store::Error::NotFound { .. } => ErrorKind::NotFound,
                 _ => ErrorKind::Upstream,
@@ -315,6 +332,8 @@ impl Error {
             Error::Core(_) => "snapshot",
             Error::Input { .. } => "input",
             Error::ShardWrite { .. } => "shard_write",
+            Error::ShardEntry { .. } => "shard_entry",
+            Error::Plan { .. } => "plan",
             Error::Io { .. } => "io",
             Error::Internal { .. } => "internal",
         }

@@ -7,6 +7,7 @@
 //! Run one area with `cargo test -p shardvec-e2e --test it -- host::`.
 
 mod bench;
+mod build_plan;
 mod cache;
 mod claims;
 mod cli;

@@ -20,6 +20,9 @@
 //!    the pointer it replaces and never over a newer publish of another
 //!    writer unless forced ([`set_current`]).
 //!
+//! The phases are [`BuildPlan`]'s building blocks, run in one process; a
+//! distributed writer runs them in an engine's tasks ([`plan`]).
+//!
 //! A failure in phases 1–4 before `_CURRENT` is written leaves `_CURRENT`
 //! untouched (readers keep the previous snapshot) and removes, best effort,
 //! the objects this run uploaded. The run's id (a UUID v4) names every
@@ -27,6 +30,7 @@
 
 pub mod input;
 pub mod manifest;
+pub mod plan;
 pub mod progress;
 pub mod shard;
 pub mod train;
@@ -37,25 +41,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt};
 use rayon::prelude::*;
 use serde::Serialize;
-use shardvec_core::current::manifest_dir_name;
-use shardvec_core::layout::{
-    artefact_key, manifest_key, run_dirs, shard_dir, CENTROIDS_FILE, HYPERPLANES_FILE,
-    MANIFEST_FILE,
-};
-use shardvec_core::manifest::{BuildMeta, CelSpec, Manifest, ShardMeta, VectorMeta, MAX_NUM_DBS};
+use shardvec_core::layout::shard_dir;
+use shardvec_core::manifest::CelSpec;
 use shardvec_core::npy::Matrix;
-use shardvec_core::{
-    ManifestRef, Metric, RouteOptions, Router, RoutingArtefacts, ShardId, Strategy,
-};
+use shardvec_core::{Metric, RouteOptions, Router, ShardId, Strategy};
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 use crate::location::{SnapshotLocation, StoreOptions};
 pub use input::{Input, InputFormat, Record};
+pub use plan::{BuildPlan, Published, ShardEntry};
 pub use progress::{Phase, Progress};
 use shard::{ShardLayout, ShardWriter, WrittenShard};
 
@@ -338,20 +336,6 @@ impl Drop for Report<'_> {
     }
 }
 
-/// The keys of one run's objects ([`shardvec_core::layout`]).
-struct RunKeys {
-    run_id: String,
-}
-
-impl RunKeys {
-    fn shard_dir(&self, shard: ShardId) -> String {
-        shard_dir(&self.run_id, shard)
-    }
-    fn artefact(&self, file: &str) -> String {
-        artefact_key(&self.run_id, file)
-    }
-}
-
 /// Builds a snapshot of `input` at `prefix` and publishes it.
 pub async fn build(prefix: &str, input: &Input, opts: &WriterOptions) -> Result<BuildSummary> {
     let location = SnapshotLocation::open(prefix, &opts.store_options)?;
@@ -368,136 +352,41 @@ pub async fn build_at(
     opts: &WriterOptions,
 ) -> Result<BuildSummary> {
     let started = Instant::now();
-    let num_dbs = opts.num_dbs;
-    if num_dbs == 0 || num_dbs > MAX_NUM_DBS {
-        return Err(Error::InvalidArgument(format!(
-            "num_dbs must be 1 to {MAX_NUM_DBS}, got {num_dbs}"
-        )));
-    }
-    if opts.backend == BackendKind::SqliteVec && opts.metric == Metric::DotProduct {
-        return Err(Error::InvalidArgument(
-            "sqlite-vec has no dot_product metric; use the LanceDB backend".into(),
-        ));
-    }
+    plan::validate(opts)?;
     let dim = input.dim()?;
     if dim == 0 {
         return Err(Error::input(input.name(), None, "vectors have dimension 0"));
     }
-    let run = RunKeys {
-        run_id: opts.run_id.clone().unwrap_or_else(uuid4),
-    };
-    // A chosen run id must be new: never write over (and on failure clean
-    // up) another run's objects.
-    if opts.run_id.is_some() {
-        for dir in run_dirs(&run.run_id) {
-            if !location.list(&dir).await?.is_empty() {
-                return Err(Error::RunExists {
-                    run_id: run.run_id.clone(),
-                    prefix: location.url().to_string(),
-                });
-            }
-        }
+    if let Some(run_id) = &opts.run_id {
+        plan::check_new_run(&location, run_id).await?;
     }
     let mut timings = Timings::default();
 
-    // Phase 1: routing artefacts.
+    // Phase 1: routing artefacts, then the plan (the manifest to publish).
     let t = Instant::now();
-    let artefacts = match &opts.strategy {
-        StrategyConfig::Cluster { centroids: Some(c) } => RoutingArtefacts::centroids(
-            c.clone().expect_shape(num_dbs as usize, dim, "centroids")?,
-        ),
+    let plan = match &opts.strategy {
         StrategyConfig::Cluster { centroids: None } => {
-            let (input, opts2) = (input.clone(), opts.clone());
-            let centroids = tokio::task::spawn_blocking(move || {
-                let mut sample = train::Reservoir::new(opts2.train_sample, opts2.seed);
-                for (i, r) in input.open()?.enumerate() {
-                    let r = r?;
-                    check_vector(&input.name(), i as u64, &r.vector, dim)?;
-                    sample.offer(&r.vector);
-                }
-                train::kmeans(
-                    sample.into_items(),
-                    num_dbs as usize,
-                    opts2.metric,
-                    opts2.seed,
-                    opts2.max_iter,
-                )
-            })
-            .await
-            .map_err(|e| Error::task("training", e))??;
-            RoutingArtefacts::centroids(centroids)
+            let centroids = train_on(input, opts, dim).await?;
+            let mut opts = opts.clone();
+            opts.strategy = StrategyConfig::Cluster {
+                centroids: Some(centroids),
+            };
+            BuildPlan::create(location, dim, &opts).await?
         }
-        StrategyConfig::Lsh { num_hash_bits } => {
-            RoutingArtefacts::hyperplanes(train::hyperplanes(*num_hash_bits, dim, opts.seed)?)
-        }
-        StrategyConfig::Explicit | StrategyConfig::Cel(_) => RoutingArtefacts::none(),
+        _ => BuildPlan::create(location, dim, opts).await?,
     };
     timings.train_ms = ms(t);
 
-    let created_at = now();
-    let vector = VectorMeta {
-        dim,
-        metric: opts.metric,
-        strategy: opts.strategy.strategy(),
-        num_probes: opts.num_probes.max(1),
-        centroids_ref: artefacts
-            .centroids
-            .as_ref()
-            .map(|_| location.display_url(&run.artefact(CENTROIDS_FILE))),
-        hyperplanes_ref: artefacts
-            .hyperplanes
-            .as_ref()
-            .map(|_| location.display_url(&run.artefact(HYPERPLANES_FILE))),
-        num_hash_bits: artefacts.hyperplanes.as_ref().map(|h| h.rows() as u32),
-        cel: match &opts.strategy {
-            StrategyConfig::Cel(spec) => Some(spec.clone()),
-            _ => None,
-        },
-        index_type: Some("hnsw".into()),
-        quantization: None,
-        total_vectors: None,
-        extra: Default::default(),
-    };
-    let mut manifest = Manifest {
-        build: BuildMeta::for_vectors(
-            run.run_id.clone(),
-            timestamp(&created_at),
-            num_dbs,
-            location.url().to_string(),
-        ),
-        shards: Vec::new(),
-        vector,
-        user_fields: opts.user_fields.clone(),
-    };
-    // The router every reader will build from this manifest.
-    let router = Arc::new(Router::new(&manifest, artefacts.clone())?);
-
     // Phase 2: route and write shards locally.
     let t = Instant::now();
-    let staging = match &opts.staging_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-            tempfile::Builder::new()
-                .prefix("shardvec-build-")
-                .tempdir_in(d)
-        }
-        None => tempfile::Builder::new().prefix("shardvec-build-").tempdir(),
-    }
-    .map_err(|e| {
-        Error::io(
-            opts.staging_dir.clone().unwrap_or_else(std::env::temp_dir),
-            e,
-        )
-    })?;
-    let layout = ShardLayout {
-        backend: opts.backend,
-        dim,
-        metric: opts.metric,
-        lance_index_min_rows: opts.lance_index_min_rows,
-    };
+    let staging = plan.staging()?;
     let written = {
-        let (input, opts2, router, layout) =
-            (input.clone(), opts.clone(), router.clone(), layout.clone());
+        let (input, opts2, router, layout) = (
+            input.clone(),
+            opts.clone(),
+            plan.router().clone(),
+            plan.layout(),
+        );
         let dir = staging.path().to_path_buf();
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
@@ -510,59 +399,34 @@ pub async fn build_at(
 
     // Phase 3: upload. On failure, remove what this run uploaded.
     let t = Instant::now();
-    let uploaded = upload(&location, &run, &written, &artefacts, opts).await;
+    let uploaded = upload(&plan, &written, opts).await;
     timings.upload_ms = ms(t);
     if let Err(e) = uploaded {
-        cleanup(&location, &run).await;
+        plan.abort().await;
         return Err(e);
     }
 
     // Phase 4: publish.
     let t = Instant::now();
-    let total: u64 = written.iter().map(|w| w.rows).sum();
-    manifest.vector.total_vectors = Some(total);
-    manifest.shards = written
+    let entries = written
         .iter()
-        .map(|w| ShardMeta {
+        .map(|w| ShardEntry {
             db_id: w.shard,
-            db_url: Some(location.display_url(&run.shard_dir(w.shard))),
             attempt: 0,
-            row_count: w.rows,
-            db_bytes: w.bytes,
-            min_key: None,
-            max_key: None,
-            checkpoint_id: Some(hex(&rand::random::<[u8; 16]>())),
-            writer_info: ShardMeta::reference_writer_info(0, timings.write_ms),
+            rows: w.rows,
+            bytes: w.bytes,
+            write_ms: timings.write_ms,
         })
         .collect();
-    let replace = if opts.force {
-        Replace::Any
-    } else {
-        Replace::OlderOnly
-    };
-    let published = publish(&location, &manifest, artefacts, staging.path(), replace).await;
+    let published = plan.publish(entries).await?;
     timings.publish_ms = ms(t);
-    let manifest_url = match published {
-        Ok(url) => url,
-        Err(f) if f.maybe_live => return Err(f.error),
-        Err(f) => {
-            cleanup(&location, &run).await;
-            if let Some(key) = f.manifest_key {
-                // The orphan manifest, which `history`/`rollback` would offer.
-                if let Err(e) = location.store().delete(&location.path(&key)).await {
-                    tracing::warn!(key, error = %e, "cannot remove the manifest of a failed publish");
-                }
-            }
-            return Err(f.error);
-        }
-    };
     timings.total_ms = ms(started);
     Ok(BuildSummary {
-        run_id: run.run_id,
-        prefix: location.url().to_string(),
-        manifest_url,
-        num_dbs,
-        total_vectors: total,
+        run_id: plan.run_id().to_string(),
+        prefix: plan.prefix().to_string(),
+        manifest_url: published.manifest_url,
+        num_dbs: plan.num_dbs(),
+        total_vectors: published.total_vectors,
         shards: written
             .iter()
             .map(|w| ShardSummary {
@@ -573,6 +437,28 @@ pub async fn build_at(
             .collect(),
         timings,
     })
+}
+
+/// CLUSTER centroids trained with k-means on a seeded sample of `input`.
+async fn train_on(input: &Input, opts: &WriterOptions, dim: usize) -> Result<Matrix> {
+    let (input, opts) = (input.clone(), opts.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut sample = train::Reservoir::new(opts.train_sample, opts.seed);
+        for (i, r) in input.open()?.enumerate() {
+            let r = r?;
+            check_vector(&input.name(), i as u64, &r.vector, dim)?;
+            sample.offer(&r.vector);
+        }
+        train::kmeans(
+            sample.into_items(),
+            opts.num_dbs as usize,
+            opts.metric,
+            opts.seed,
+            opts.max_iter,
+        )
+    })
+    .await
+    .map_err(|e| Error::task("training", e))?
 }
 
 fn check_vector(input: &str, row: u64, v: &[f32], dim: usize) -> Result<()> {
@@ -593,6 +479,46 @@ fn check_vector(input: &str, row: u64, v: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
+/// The shard of record `r` (number `at` of `input`), checked: dimension,
+/// finite values, a `shard_id` for EXPLICIT, a routing context for CEL.
+fn route_record(router: &Router, input: &str, at: u64, r: &Record) -> Result<ShardId> {
+    check_vector(input, at, &r.vector, router.dim())?;
+    let explicit;
+    let mut ro = RouteOptions {
+        num_probes: Some(1),
+        shard_ids: None,
+        routing_context: r.routing_context.as_ref(),
+    };
+    match router.strategy() {
+        Strategy::Explicit => {
+            let s = r.shard_id.ok_or_else(|| {
+                Error::input(
+                    input,
+                    Some(at),
+                    "EXPLICIT snapshots need a shard_id per record",
+                )
+            })?;
+            explicit = [s];
+            ro.shard_ids = Some(&explicit);
+        }
+        Strategy::Cel if r.routing_context.is_none() => {
+            return Err(Error::input(
+                input,
+                Some(at),
+                "CEL snapshots need a routing_context per record",
+            ))
+        }
+        _ => {}
+    }
+    let shards = router
+        .route(&r.vector, &ro)
+        .map_err(|e| Error::input(input, Some(at), e.to_string()))?;
+    shards
+        .first()
+        .copied()
+        .ok_or_else(|| Error::input(input, Some(at), "routed to no shard"))
+}
+
 /// Phase 2, on a blocking thread: batches → routes (parallel) → shard
 /// appends → finished shards.
 fn write_shards(
@@ -604,7 +530,6 @@ fn write_shards(
     rt: &tokio::runtime::Handle,
 ) -> Result<Vec<WrittenShard>> {
     let name = input.name();
-    let strategy = router.strategy();
     // sqlite-vec shards are appended and finished in parallel, one shard
     // per rayon task. LanceDB parallelises its own writes and index builds
     // on rayon's global pool: calling it from that pool's threads would
@@ -628,44 +553,7 @@ fn write_shards(
         let routes: Vec<ShardId> = batch
             .par_iter()
             .enumerate()
-            .map(|(i, r)| {
-                let at = first + i as u64;
-                check_vector(&name, at, &r.vector, layout.dim)?;
-                let explicit;
-                let mut ro = RouteOptions {
-                    num_probes: Some(1),
-                    shard_ids: None,
-                    routing_context: r.routing_context.as_ref(),
-                };
-                match strategy {
-                    Strategy::Explicit => {
-                        let s = r.shard_id.ok_or_else(|| {
-                            Error::input(
-                                &name,
-                                Some(at),
-                                "EXPLICIT snapshots need a shard_id per record",
-                            )
-                        })?;
-                        explicit = [s];
-                        ro.shard_ids = Some(&explicit);
-                    }
-                    Strategy::Cel if r.routing_context.is_none() => {
-                        return Err(Error::input(
-                            &name,
-                            Some(at),
-                            "CEL snapshots need a routing_context per record",
-                        ))
-                    }
-                    _ => {}
-                }
-                let shards = router
-                    .route(&r.vector, &ro)
-                    .map_err(|e| Error::input(&name, Some(at), e.to_string()))?;
-                shards
-                    .first()
-                    .copied()
-                    .ok_or_else(|| Error::input(&name, Some(at), "routed to no shard"))
-            })
+            .map(|(i, r)| route_record(router, &name, first + i as u64, r))
             .collect::<Result<_>>()?;
         let mut groups: BTreeMap<ShardId, Vec<&Record>> = BTreeMap::new();
         for (r, s) in batch.iter().zip(&routes) {
@@ -741,147 +629,23 @@ async fn put_bytes(location: &SnapshotLocation, key: &str, bytes: Vec<u8>) -> Re
         .map_err(|e| Error::store("put", location.display_url(key), e))
 }
 
-async fn upload(
-    location: &SnapshotLocation,
-    run: &RunKeys,
-    written: &[WrittenShard],
-    artefacts: &RoutingArtefacts,
-    opts: &WriterOptions,
-) -> Result<()> {
-    let files: Vec<(String, PathBuf, u64)> = written
-        .iter()
-        .flat_map(|w| {
-            let dir = run.shard_dir(w.shard);
-            w.files
-                .iter()
-                .map(move |(rel, path, size)| (format!("{dir}/{rel}"), path.clone(), *size))
-        })
-        .collect();
+/// Phase 3: every written shard's files, to attempt 0.
+async fn upload(plan: &BuildPlan, written: &[WrittenShard], opts: &WriterOptions) -> Result<()> {
     let bar = Report::start(
         &opts.progress,
         Phase::Upload,
-        Some(files.iter().map(|f| f.2).sum()),
+        Some(written.iter().map(|w| w.bytes).sum()),
     );
-    let store = location.store().clone();
-    futures::stream::iter(files.iter().map(|(key, path, size)| {
-        let (store, bar) = (&store, &bar);
-        async move {
-            put_file(store, location, key, path).await?;
-            bar.advance(*size);
-            Ok::<_, Error>(())
-        }
-    }))
-    .buffer_unordered(opts.upload_concurrency)
-    .try_collect::<Vec<()>>()
-    .await?;
-    drop(bar);
-    if let Some(c) = &artefacts.centroids {
-        put_bytes(location, &run.artefact(CENTROIDS_FILE), c.to_npy()).await?;
-    }
-    if let Some(h) = &artefacts.hyperplanes {
-        put_bytes(location, &run.artefact(HYPERPLANES_FILE), h.to_npy()).await?;
-    }
-    Ok(())
-}
-
-/// Why a publish failed, and what of it is in the store.
-struct PublishFailure {
-    error: Error,
-    /// The manifest's key, if it was uploaded (an orphan to remove).
-    manifest_key: Option<String>,
-    /// `_CURRENT` may name this run: its PUT failed and reading it back
-    /// failed too. Nothing of the run may be removed then.
-    maybe_live: bool,
-}
-
-impl From<Error> for PublishFailure {
-    fn from(error: Error) -> Self {
-        PublishFailure {
-            error,
-            manifest_key: None,
-            maybe_live: false,
-        }
-    }
-}
-
-/// Writes the manifest, checks it, uploads it, then points `_CURRENT` at
-/// it. Returns the manifest's URL.
-///
-/// A failed `_CURRENT` PUT is not proof that `_CURRENT` is unchanged: the
-/// store may have applied it and lost the answer (a timeout). `_CURRENT` is
-/// then read back: naming this manifest, the publish succeeded; naming
-/// another, it failed and the run may be removed; unreadable, the outcome
-/// is unknown and the run's objects must stay (removing them could delete
-/// the live snapshot's shards).
-async fn publish(
-    location: &SnapshotLocation,
-    manifest: &Manifest,
-    artefacts: RoutingArtefacts,
-    staging: &std::path::Path,
-    replace: Replace,
-) -> std::result::Result<String, PublishFailure> {
-    let image = manifest::write_image(manifest, &staging.join(MANIFEST_FILE))?;
-    let published_at = now();
-    let key = manifest_key(&manifest_dir_name(&published_at, &manifest.build.run_id));
-    let url = location.display_url(&key);
-    // What a reader will see: parse it back and build its router.
-    let parsed = Manifest::parse(&image).map_err(|source| Error::Manifest {
-        url: url.clone(),
-        source,
-    })?;
-    Router::new(&parsed, artefacts).map_err(|source| Error::Manifest {
-        url: url.clone(),
-        source,
-    })?;
-    if let Err(error) = put_bytes(location, &key, image).await {
-        // Even a failed PUT may have been applied: remove it with the run.
-        return Err(PublishFailure {
-            error,
-            manifest_key: Some(key),
-            maybe_live: false,
-        });
-    }
-    let target = ManifestRef {
-        url: url.clone(),
-        run_id: manifest.build.run_id.clone(),
-        published_at,
-    };
-    let Err(error) = set_current(location, &target, replace).await else {
-        return Ok(url);
-    };
-    let store = crate::manifest_store::ObjectManifestStore::new(location.clone());
-    match crate::manifest_store::ManifestStore::load_current(&store).await {
-        Ok(Some(current)) if current.manifest_ref == url => {
-            tracing::warn!(error = %error, manifest = %url, "the _CURRENT PUT reported an error but was applied: published");
-            Ok(url)
-        }
-        Ok(_) => Err(PublishFailure {
-            error,
-            manifest_key: Some(key),
-            maybe_live: false,
-        }),
-        Err(read) => {
-            tracing::error!(error = %error, read_back = %read, manifest = %url, "_CURRENT may name this run: keeping its objects");
-            Err(PublishFailure {
-                error,
-                manifest_key: Some(key),
-                maybe_live: true,
-            })
-        }
-    }
+    let dirs: Vec<String> = written
+        .iter()
+        .map(|w| shard_dir(plan.run_id(), w.shard, 0))
+        .collect();
+    let files = written
+        .iter()
+        .zip(&dirs)
+        .flat_map(|(w, dir)| plan::shard_files(dir, w))
+        .collect();
+    plan.upload_files(files, |size| bar.advance(size)).await
 }
 
 pub use crate::manifest_store::{set_current, Replace};
-
-/// Best-effort removal of a failed run's objects.
-async fn cleanup(location: &SnapshotLocation, run: &RunKeys) {
-    for dir in run_dirs(&run.run_id) {
-        if let Ok(objects) = location.list(&dir).await {
-            for (key, _) in objects {
-                if let Err(e) = location.store().delete(&location.path(&key)).await {
-                    tracing::warn!(key, error = %e, "cannot remove an object of a failed build");
-                }
-            }
-        }
-    }
-}
