@@ -5,15 +5,16 @@
 # next to python/shardvec/__init__.py, and pytest runs python/tests against
 # the peer fixtures.
 #
-# Installs what it needs when missing: numpy and pytest (PyPI).
+# Installs what it needs when missing: numpy and pytest, and the engines of
+# the distributed builds' tests, dask[distributed] and ray (PyPI).
 # Ends with one line `python tests: N passed, M failed`; exits non-zero on
 # failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-if ! python3 -c 'import numpy, pytest' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check numpy pytest
+if ! python3 -c 'import numpy, pytest, distributed, ray' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check numpy pytest "dask[distributed]" ray
 fi
 # Cargo copies the cdylib to debug/ at the end of a successful build; deps/
 # holds it as soon as it is linked.
@@ -29,6 +30,8 @@ cp "$lib" python/shardvec/_shardvec.abi3.so
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
+# Dask's and Ray's worker processes import the package from here too.
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 (cd python && python3 -m pytest tests -q -p no:cacheprovider) 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e

@@ -13,6 +13,11 @@ searched by the Rust library ``shardvec``::
 
 ``AsyncShardedVectorReader`` is the asyncio counterpart
 (``reader = await AsyncShardedVectorReader.open(...)``).
+
+Writers: ``build`` publishes a snapshot from numpy arrays on one machine;
+``BuildPlan`` and ``train_centroids`` are the building blocks of
+distributed builds, which ``shardvec.distributed`` runs on Dask
+(``build_dask``) and Ray (``build_ray``).
 """
 
 from .errors import (
@@ -28,6 +33,7 @@ from .errors import (
 )
 from ._shardvec import (
     AsyncShardedVectorReader,
+    BuildPlan,
     ReaderHealth,
     SearchResponse,
     SearchResult,
@@ -36,6 +42,7 @@ from ._shardvec import (
     SnapshotInfo,
     __version__,
     build,
+    train_centroids,
 )
 
 __all__ = [
@@ -56,5 +63,7 @@ __all__ = [
     "ObjectStoreError",
     "ShardvecTimeoutError",
     "build",
+    "BuildPlan",
+    "train_centroids",
     "__version__",
 ]

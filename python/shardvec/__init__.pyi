@@ -199,3 +199,61 @@ def build(
 ) -> dict[str, Any]:
     """Builds and publishes a snapshot from ``vectors`` on one machine;
     returns the build summary (run id, manifest URL, shards, timings)."""
+
+class BuildPlan:
+    """A build in progress, shared by the tasks of a distributed build
+    (``shardvec.distributed`` drives it on Dask and Ray). Pickles."""
+
+    @staticmethod
+    def create(
+        prefix: Union[str, PathLike[str]],
+        *,
+        dim: int,
+        num_dbs: int,
+        metric: str = "l2",
+        strategy: str = "cluster",
+        centroids: Optional[Vectors] = None,
+        num_hash_bits: Optional[int] = None,
+        num_probes: int = 1,
+        seed: Optional[int] = None,
+        backend: str = "sqlite-vec",
+        run_id: Optional[str] = None,
+        s3_connection_options: Optional[Mapping[str, Any]] = None,
+        credentials: Optional[Any] = None,
+        force: bool = False,
+    ) -> "BuildPlan": ...
+    @staticmethod
+    def from_bytes(
+        data: bytes,
+        *,
+        s3_connection_options: Optional[Mapping[str, Any]] = None,
+        credentials: Optional[Any] = None,
+    ) -> "BuildPlan": ...
+    def to_bytes(self) -> bytes: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def num_dbs(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def prefix(self) -> str: ...
+    def route(self, vectors: Vectors, *, shard_ids: Optional[Sequence[int]] = None) -> npt.NDArray[Any]:
+        """The shard of each row (uint32)."""
+    def write_shard(
+        self,
+        shard_id: int,
+        vectors: Vectors,
+        ids: Sequence[Union[int, str]],
+        payloads: Optional[Sequence[Any]] = None,
+    ) -> dict[str, Any]:
+        """Writes and uploads one whole shard; returns its entry."""
+    def publish(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Publishes the entries' snapshot (manifest, then ``_CURRENT``)."""
+    def abort(self) -> None:
+        """Removes every object this build wrote."""
+
+def train_centroids(
+    sample: Vectors, num_dbs: int, *, metric: str = "l2", seed: int = 42, max_iter: int = 100
+) -> npt.NDArray[Any]:
+    """k-means centroids ``[num_dbs, dim]`` (float32) trained on ``sample``."""

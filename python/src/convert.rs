@@ -26,7 +26,9 @@ impl<'py> Query<'py> {
     /// Reads `obj` as a 1-D vector.
     pub fn extract(obj: &Bound<'py, PyAny>) -> PyResult<Query<'py>> {
         if let Ok(arr) = obj.extract::<PyReadonlyArray1<'py, f32>>() {
-            if arr.is_c_contiguous() {
+            // Contiguous and aligned (an array unpickled from an
+            // out-of-band buffer may be neither).
+            if arr.as_slice().is_ok() {
                 return Ok(Query::Borrowed(arr));
             }
         }
@@ -46,10 +48,12 @@ impl<'py> Query<'py> {
     }
 }
 
-/// `numpy.ascontiguousarray(obj, dtype=numpy.float32)`.
+/// `numpy.require(obj, numpy.float32, "CA")`: C-contiguous and aligned
+/// (`ascontiguousarray` keeps a misaligned array, as Dask's unpickled
+/// partitions can be), copied only if it is not already.
 fn numpy_f32<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let np = obj.py().import("numpy")?;
-    np.call_method1("ascontiguousarray", (obj, np.getattr("float32")?))
+    np.call_method1("require", (obj, np.getattr("float32")?, "CA"))
         .map_err(|e| invalid(format!("the query is not numeric: {e}")))
 }
 

@@ -17,12 +17,16 @@
 //!   options) and results out.
 //! - [`writer`]: `shardvec.build`, a snapshot from numpy arrays on one
 //!   machine (the library's writer).
+//! - [`plan`]: `shardvec.BuildPlan` and `shardvec.train_centroids`, the
+//!   building blocks of distributed builds (`shardvec.distributed` drives
+//!   them on Dask and Ray).
 //! - [`errors`]: `shardvec::Error` onto the exception classes defined in
 //!   `shardvec/errors.py`, by kind.
 
 mod aio;
 mod convert;
 mod errors;
+mod plan;
 mod reader;
 mod writer;
 
@@ -39,6 +43,8 @@ fn _shardvec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::ShardDetail>()?;
     m.add_class::<convert::ReaderHealth>()?;
     m.add_function(wrap_pyfunction!(writer::build, m)?)?;
+    m.add_class::<plan::BuildPlan>()?;
+    m.add_function(wrap_pyfunction!(plan::train_centroids, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use shardvec::backend::BackendKind;
 use shardvec::core::npy::Matrix;
 use shardvec::core::{Metric, ShardId, VectorId};
 use shardvec::writer::{self, Input, Record, StrategyConfig, WriterOptions};
+use shardvec::StoreOptions;
 
 use crate::convert::{queries, store_options};
 use crate::errors::{invalid, IntoPyResult};
@@ -50,44 +51,24 @@ pub fn build<'py>(
     force: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let rows = queries(vectors)?;
-    let metric = Metric::parse(metric)
-        .ok_or_else(|| invalid(format!("metric `{metric}`: cosine, l2 or dot_product")))?;
-    let config = match strategy {
-        "cluster" => StrategyConfig::Cluster {
-            centroids: centroids.map(matrix).transpose()?,
-        },
-        "lsh" => StrategyConfig::Lsh {
-            num_hash_bits: num_hash_bits.ok_or_else(|| invalid("lsh needs num_hash_bits"))?,
-        },
-        "explicit" => StrategyConfig::Explicit,
-        other => {
-            return Err(invalid(format!(
-                "strategy `{other}`: cluster, lsh or explicit (CEL snapshots: the CLI's build)"
-            )))
-        }
-    };
     let records = records(&rows, ids, payloads, shard_ids)?;
-    let mut opts = WriterOptions::new(num_dbs, metric, config)
-        .num_probes(num_probes)
-        .force(force)
-        .store_options(store_options(
-            s3_connection_options.as_ref(),
-            credentials.as_ref(),
-        )?)
-        .backend(match backend {
-            "sqlite-vec" => BackendKind::SqliteVec,
-            "lancedb" => BackendKind::Lancedb,
-            other => return Err(invalid(format!("backend `{other}`: sqlite-vec or lancedb"))),
-        });
-    if let Some(s) = seed {
-        opts = opts.seed(s);
+    let opts = Options {
+        num_dbs,
+        metric,
+        strategy,
+        centroids,
+        num_hash_bits,
+        num_probes,
+        seed,
+        train_sample,
+        backend,
+        run_id,
+        force,
     }
-    if let Some(n) = train_sample {
-        opts = opts.train_sample(n);
-    }
-    if let Some(id) = run_id {
-        opts = opts.run_id(id);
-    }
+    .writer_options(store_options(
+        s3_connection_options.as_ref(),
+        credentials.as_ref(),
+    )?)?;
     let input = Input::memory(records);
     let summary = py
         .detach(|| {
@@ -101,8 +82,70 @@ pub fn build<'py>(
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
+/// The writer keywords `build` and `BuildPlan.create` share.
+pub struct Options<'a, 'py> {
+    pub num_dbs: u32,
+    pub metric: &'a str,
+    pub strategy: &'a str,
+    pub centroids: Option<&'a Bound<'py, PyAny>>,
+    pub num_hash_bits: Option<u32>,
+    pub num_probes: u32,
+    pub seed: Option<u64>,
+    pub train_sample: Option<usize>,
+    pub backend: &'a str,
+    pub run_id: Option<String>,
+    pub force: bool,
+}
+
+impl Options<'_, '_> {
+    /// The library's options, each keyword checked.
+    pub fn writer_options(self, store: StoreOptions) -> PyResult<WriterOptions> {
+        let metric = Metric::parse(self.metric).ok_or_else(|| {
+            invalid(format!(
+                "metric `{}`: cosine, l2 or dot_product",
+                self.metric
+            ))
+        })?;
+        let config = match self.strategy {
+            "cluster" => StrategyConfig::Cluster {
+                centroids: self.centroids.map(matrix).transpose()?,
+            },
+            "lsh" => StrategyConfig::Lsh {
+                num_hash_bits: self
+                    .num_hash_bits
+                    .ok_or_else(|| invalid("lsh needs num_hash_bits"))?,
+            },
+            "explicit" => StrategyConfig::Explicit,
+            other => {
+                return Err(invalid(format!(
+                    "strategy `{other}`: cluster, lsh or explicit (CEL snapshots: the CLI's build)"
+                )))
+            }
+        };
+        let mut opts = WriterOptions::new(self.num_dbs, metric, config)
+            .num_probes(self.num_probes)
+            .force(self.force)
+            .store_options(store)
+            .backend(match self.backend {
+                "sqlite-vec" => BackendKind::SqliteVec,
+                "lancedb" => BackendKind::Lancedb,
+                other => return Err(invalid(format!("backend `{other}`: sqlite-vec or lancedb"))),
+            });
+        if let Some(s) = self.seed {
+            opts = opts.seed(s);
+        }
+        if let Some(n) = self.train_sample {
+            opts = opts.train_sample(n);
+        }
+        if let Some(id) = self.run_id {
+            opts = opts.run_id(id);
+        }
+        Ok(opts)
+    }
+}
+
 /// A `[rows, cols]` float matrix.
-fn matrix(obj: &Bound<'_, PyAny>) -> PyResult<Matrix> {
+pub fn matrix(obj: &Bound<'_, PyAny>) -> PyResult<Matrix> {
     let rows = queries(obj)?;
     let cols = rows.first().map_or(0, Vec::len);
     let n = rows.len();
@@ -111,7 +154,7 @@ fn matrix(obj: &Bound<'_, PyAny>) -> PyResult<Matrix> {
 }
 
 /// One record per row, with its id, payload and shard.
-fn records(
+pub fn records(
     rows: &[Vec<f32>],
     ids: Option<Vec<Bound<'_, PyAny>>>,
     payloads: Option<Vec<Bound<'_, PyAny>>>,

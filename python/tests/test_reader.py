@@ -90,6 +90,15 @@ def test_batch_search_equals_single_searches(tmp_path):
             assert [h.score for h in r.results] == [h.score for h in single.results]
 
 
+def misaligned(q):
+    """A C-contiguous float32 array at an odd address, as an array unpickled
+    from an out-of-band buffer can be."""
+    raw = np.asarray(q, dtype=np.float32).tobytes()
+    x = np.frombuffer(bytearray(b"\0" + raw), dtype=np.float32, offset=1)
+    assert x.flags.c_contiguous and not x.flags.aligned
+    return x
+
+
 @pytest.mark.parametrize(
     "convert",
     [
@@ -98,10 +107,11 @@ def test_batch_search_equals_single_searches(tmp_path):
         lambda q: np.asarray(q, dtype=np.float16).astype(np.float32),
         lambda q: np.repeat(np.asarray(q, dtype=np.float32), 2)[::2],  # a strided view
         lambda q: np.asarray(q, dtype=np.float64)[::-1][::-1],
+        misaligned,
         list,
         tuple,
     ],
-    ids=["f32", "f64", "f16-rounded", "strided", "reversed-view", "list", "tuple"],
+    ids=["f32", "f64", "f16-rounded", "strided", "reversed-view", "misaligned", "list", "tuple"],
 )
 def test_query_inputs(convert, tmp_path):
     name = "sqlitevec_lsh_l2"
