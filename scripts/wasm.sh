@@ -71,6 +71,13 @@ export CARGO_TARGET_DIR=${SHARDVEC_WASM_TARGET_DIR:-$HOME/.cache/shardvec-wasm-t
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=true \
   CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=false \
   CARGO_PROFILE_RELEASE_PANIC=abort
+# WebAssembly SIMD (simd128): the core's distance kernel sums in f32x4 lanes
+# (core/src/distance.rs), routing 3-4x faster with the same bits as the
+# native build. One build for every runtime the package targets: Node 20+,
+# Deno, workerd and every current browser run simd128 (a runtime without it
+# rejects the module when it compiles it). Set here, for this target only,
+# so the native builds and their cache are untouched.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS--C target-feature=+simd128}"
 # What wasm-pack did, without wasm-pack (a cargo install of several minutes
 # on a fresh machine): one cargo build, wasm-bindgen per target, and the
 # package.json of each package.
@@ -97,9 +104,10 @@ wasm-bindgen --target nodejs --out-dir wasm/pkg-node "$built"
 package_json wasm/pkg-node commonjs
 
 step "wasm-opt -Oz"
-# The features rustc enables by default for wasm32-unknown-unknown.
+# The features rustc enables by default for wasm32-unknown-unknown, and
+# simd128 (above).
 FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
-  --enable-mutable-globals --enable-reference-types --enable-multivalue)
+  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd)
 for wasm in web-demo/pkg/shardvec_wasm_bg.wasm wasm/pkg-node/shardvec_wasm_bg.wasm; do
   before=$(stat -c %s "$wasm")
   tests/web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "${FEATURES[@]}" "$wasm" -o "$wasm.opt"

@@ -5,12 +5,45 @@
 //! - `cosine`: `1 - dot / (|a| |b| + 1e-10)`, and `1.0` for a zero query;
 //! - `dot_product`: `-dot`.
 //!
-//! Sums run in f32 in NumPy's pairwise order ([`pairwise_sum`]): eight
-//! interleaved partial sums per block of up to 128 terms, which is both what
-//! the reference's NumPy reductions do and what the compiler turns into
-//! 8-lane SIMD (an index-order fold cannot be vectorised: float addition is
-//! not associative). The writer and the readers share this code, so routes
-//! match bit for bit across them and across native and WebAssembly.
+//! # One summation order on every target
+//!
+//! Routes must be the same bit for bit wherever a snapshot is read: the
+//! Python reference (NumPy), the native readers, and the WebAssembly package
+//! in edge workers and browsers. A route is decided by comparing sums of
+//! float32 terms, and float addition is not associative, so "the same sum"
+//! means the same additions in the same order. That order is fixed here,
+//! explicitly, as NumPy's pairwise summation (`sum`): eight interleaved
+//! partial sums per block of up to 128 terms, reduced in a fixed tree
+//! `((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))`, then the block's remainder in
+//! index order; longer runs split in two halves. It is both what the
+//! reference's NumPy reductions compute and what maps onto SIMD: the eight
+//! partial sums are independent, so they are eight lanes (an index-order
+//! fold could not be vectorised at all).
+//!
+//! Each target computes exactly those IEEE-754 operations, each rounded
+//! once:
+//!
+//! - natively, the scalar `block` (over `[f32; 8]` chunks), which
+//!   the compiler turns into 8-lane SIMD (two SSE registers on x86-64, NEON
+//!   on aarch64) without changing any operation: lane `j` of the vector is
+//!   partial sum `r[j]`;
+//! - in WebAssembly built with `simd128` (the package, see
+//!   `scripts/wasm.sh`), the same block written with `f32x4` intrinsics:
+//!   partial sums `r0..r3` in one vector and `r4..r7` in another, the tree
+//!   reduced lane by lane in scalar code;
+//! - elsewhere (`wasm32v1-none`, which has no SIMD), the scalar block.
+//!
+//! No multiply-add is fused anywhere: a fused `a * b + c` rounds once where
+//! NumPy rounds twice. Rust never contracts `a * b + c` on its own, and no
+//! kernel here calls `mul_add` or an FMA intrinsic. Float SIMD lanes are
+//! IEEE operations like scalar ones (WebAssembly's `f32x4` arithmetic is
+//! specified as the scalar `f32` operations per lane, subnormals included),
+//! so the lane-wise and the scalar blocks give the same bits; the wasm
+//! tests (`tests/wasm/simd.test.mjs`) compare every score against the native
+//! binary's, for dimensions that are and are not multiples of 8.
+//!
+//! The writer and the readers share this code, so a vector is routed to the
+//! shard the writer put it in, on every target.
 
 use core::cmp::Ordering;
 
@@ -26,62 +59,156 @@ pub fn total_order(a: f32, b: f32) -> Ordering {
     }
 }
 
-/// Terms per block of [`pairwise_sum`] (NumPy's `PW_BLOCKSIZE`).
+/// Terms per block of [`sum`] (NumPy's `PW_BLOCKSIZE`).
 const BLOCK: usize = 128;
 
-/// `Σ f(a[i], b[i])` over the common length of `a` and `b`, in the order
+/// The term summed for each pair of coordinates `(x, y)`, as one scalar
+/// operation and as the same operation on four lanes.
+trait Term {
+    fn scalar(x: f32, y: f32) -> f32;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn lanes(x: core::arch::wasm32::v128, y: core::arch::wasm32::v128) -> core::arch::wasm32::v128;
+}
+
+/// `x * y` (dot products and norms).
+struct Product;
+
+impl Term for Product {
+    #[inline(always)]
+    fn scalar(x: f32, y: f32) -> f32 {
+        x * y
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn lanes(x: core::arch::wasm32::v128, y: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
+        core::arch::wasm32::f32x4_mul(x, y)
+    }
+}
+
+/// `(y - x)²` (squared Euclidean distance).
+struct SquaredDifference;
+
+impl Term for SquaredDifference {
+    #[inline(always)]
+    fn scalar(x: f32, y: f32) -> f32 {
+        let d = y - x;
+        d * d
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn lanes(x: core::arch::wasm32::v128, y: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
+        use core::arch::wasm32::{f32x4_mul, f32x4_sub};
+        let d = f32x4_sub(y, x);
+        f32x4_mul(d, d)
+    }
+}
+
+/// `Σ T(a[i], b[i])` over the common length of `a` and `b`, in the order
 /// of NumPy's `pairwise_sum` (numpy/_core/src/umath/loops_utils.h.src):
-/// fewer than 8 terms in index order; up to 128 terms as 8 interleaved
-/// partial sums `r[j] += f(a[8k + j], b[8k + j])`, combined
-/// `((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))`, then the remainder in order;
-/// longer runs split in two halves whose first is a multiple of 8.
+/// fewer than 8 terms in index order; up to 128 terms as one [`block`];
+/// longer runs split in two halves whose first is a multiple of 8, each
+/// summed the same way, and the two sums added.
 #[inline]
-pub fn pairwise_sum<F: Fn(f32, f32) -> f32 + Copy>(a: &[f32], b: &[f32], f: F) -> f32 {
+fn sum<T: Term>(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     if n < 8 {
-        let mut res = 0.0f32;
-        for (x, y) in a.iter().zip(b) {
-            res += f(*x, *y);
-        }
-        res
+        in_order::<T>(a, b)
     } else if n <= BLOCK {
-        let whole = n - n % 8;
-        let mut r = [0.0f32; 8];
-        for j in 0..8 {
-            r[j] = f(a[j], b[j]);
-        }
-        // Fixed-size chunks: no bounds checks, one 8-lane vector per step.
-        for (ca, cb) in a[8..whole].chunks_exact(8).zip(b[8..whole].chunks_exact(8)) {
-            for j in 0..8 {
-                r[j] += f(ca[j], cb[j]);
-            }
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (x, y) in a[whole..].iter().zip(&b[whole..]) {
-            res += f(*x, *y);
-        }
-        res
+        block::<T>(a, b)
     } else {
         let mut n2 = n / 2;
         n2 -= n2 % 8;
-        pairwise_sum(&a[..n2], &b[..n2], f) + pairwise_sum(&a[n2..], &b[n2..], f)
+        sum::<T>(&a[..n2], &b[..n2]) + sum::<T>(&a[n2..], &b[n2..])
     }
+}
+
+/// `Σ T(a[i], b[i])` in index order, starting from `0.0` (runs of fewer
+/// than 8 terms).
+#[inline(always)]
+fn in_order<T: Term>(a: &[f32], b: &[f32]) -> f32 {
+    let mut res = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        res += T::scalar(*x, *y);
+    }
+    res
+}
+
+/// One block of NumPy's pairwise sum (`a` and `b` of one length, 8 to 128
+/// terms): eight partial sums `r[j]`, started at the first chunk's terms
+/// (not at `0.0`, which would turn a `-0.0` term into `+0.0`) and
+/// accumulated `r[j] += T(a[8k + j], b[8k + j])` over the other whole
+/// chunks; combined `((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))`; then the
+/// remainder (fewer than 8 terms) added in index order.
+///
+/// The scalar form: the compiler keeps `r` in vector registers (lane `j` =
+/// `r[j]`), with exactly these operations.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn block<T: Term>(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, ta) = a.as_chunks::<8>();
+    let (cb, tb) = b.as_chunks::<8>();
+    let (Some((fa, ra)), Some((fb, rb))) = (ca.split_first(), cb.split_first()) else {
+        return in_order::<T>(a, b);
+    };
+    let mut r: [f32; 8] = core::array::from_fn(|j| T::scalar(fa[j], fb[j]));
+    for (x, y) in ra.iter().zip(rb) {
+        for j in 0..8 {
+            r[j] += T::scalar(x[j], y[j]);
+        }
+    }
+    let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (x, y) in ta.iter().zip(tb) {
+        res += T::scalar(*x, *y);
+    }
+    res
+}
+
+/// One block of NumPy's pairwise sum with WebAssembly `simd128`: the same
+/// operations as the scalar [`block`], the partial sums `r0..r3` in the
+/// lanes of `lo` and `r4..r7` in those of `hi`; the tree reduction and the
+/// remainder in scalar code, in the scalar block's order.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn block<T: Term>(a: &[f32], b: &[f32]) -> f32 {
+    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane as lane, v128};
+    /// A chunk's lanes 0..4 and 4..8: two `v128.load`s (a by-value cast,
+    /// so the chunk needs no 16-byte alignment).
+    #[inline(always)]
+    fn halves(c: &[f32; 8]) -> (v128, v128) {
+        let [lo, hi] = bytemuck::cast::<[f32; 8], [v128; 2]>(*c);
+        (lo, hi)
+    }
+    let (ca, ta) = a.as_chunks::<8>();
+    let (cb, tb) = b.as_chunks::<8>();
+    let (Some((fa, ra)), Some((fb, rb))) = (ca.split_first(), cb.split_first()) else {
+        return in_order::<T>(a, b);
+    };
+    let ((x0, x1), (y0, y1)) = (halves(fa), halves(fb));
+    let (mut lo, mut hi) = (T::lanes(x0, y0), T::lanes(x1, y1));
+    for (x, y) in ra.iter().zip(rb) {
+        let ((x0, x1), (y0, y1)) = (halves(x), halves(y));
+        lo = f32x4_add(lo, T::lanes(x0, y0));
+        hi = f32x4_add(hi, T::lanes(x1, y1));
+    }
+    let mut res = ((lane::<0>(lo) + lane::<1>(lo)) + (lane::<2>(lo) + lane::<3>(lo)))
+        + ((lane::<0>(hi) + lane::<1>(hi)) + (lane::<2>(hi) + lane::<3>(hi)));
+    for (x, y) in ta.iter().zip(tb) {
+        res += T::scalar(*x, *y);
+    }
+    res
 }
 
 /// Inner product.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    pairwise_sum(a, b, |x, y| x * y)
+    sum::<Product>(a, b)
 }
 
 /// Squared Euclidean distance.
 #[inline]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    pairwise_sum(a, b, |x, y| {
-        let d = y - x;
-        d * d
-    })
+    sum::<SquaredDifference>(a, b)
 }
 
 /// Euclidean norm.
@@ -159,7 +286,9 @@ mod tests {
     fn sums_in_numpy_pairwise_order() {
         // Values of very different magnitudes make every order give
         // another float; only the same order gives the same bits.
-        for n in [0, 1, 7, 8, 9, 31, 32, 127, 128, 129, 300, 768, 1000] {
+        for n in [
+            0, 1, 7, 8, 9, 13, 31, 32, 127, 128, 129, 300, 767, 768, 1000,
+        ] {
             let a: std::vec::Vec<f32> = (0..n)
                 .map(|i| ((i * 7919 % 1009) as f32 - 500.0) * if i % 3 == 0 { 1e4 } else { 1e-3 })
                 .collect();
@@ -177,6 +306,21 @@ mod tests {
                 numpy_pairwise(&squares).to_bits(),
                 "l2, n {n}"
             );
+        }
+    }
+
+    #[test]
+    fn blocks_start_at_the_first_terms() {
+        // A block's partial sums start at its first chunk's terms, as
+        // NumPy's do: a sum of `-0.0` terms stays `-0.0` (a start at `0.0`
+        // would make it `+0.0`). Runs under 8 terms start at `0.0`.
+        for n in [8, 9, 15, 16, 128, 129, 768, 1000] {
+            let a = std::vec![-1.0f32; n];
+            let b = std::vec![0.0f32; n];
+            assert_eq!(dot(&a, &b).to_bits(), (-0.0f32).to_bits(), "n {n}");
+        }
+        for n in [1, 7] {
+            assert_eq!(dot(&[-1.0; 7][..n], &[0.0; 7][..n]).to_bits(), 0, "n {n}");
         }
     }
 }

@@ -23,8 +23,9 @@ export function caseNames() {
   return index.cases.map((c) => c.case);
 }
 
-const NODE_PKG = process.env.SHARDVEC_WASM_NODE_PKG ?? path.join(ROOT, 'wasm/pkg-node');
-const WEB_PKG = process.env.SHARDVEC_WASM_WEB_PKG ?? path.join(ROOT, 'web-demo/pkg');
+/** The folders of the two builds of the package (`nodejs`, `web`). */
+export const NODE_PKG = process.env.SHARDVEC_WASM_NODE_PKG ?? path.join(ROOT, 'wasm/pkg-node');
+export const WEB_PKG = process.env.SHARDVEC_WASM_WEB_PKG ?? path.join(ROOT, 'web-demo/pkg');
 
 function need(file) {
   if (!fs.existsSync(file)) {
