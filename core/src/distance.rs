@@ -111,7 +111,11 @@ impl Term for SquaredDifference {
 #[inline]
 fn sum<T: Term>(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
+    // Checked splits (never failing here): no panic path to keep out of
+    // line in the size-optimised wasm build.
+    let (Some(a), Some(b)) = (a.get(..n), b.get(..n)) else {
+        return 0.0;
+    };
     if n < 8 {
         in_order::<T>(a, b)
     } else if n <= BLOCK {
@@ -119,7 +123,11 @@ fn sum<T: Term>(a: &[f32], b: &[f32]) -> f32 {
     } else {
         let mut n2 = n / 2;
         n2 -= n2 % 8;
-        sum::<T>(&a[..n2], &b[..n2]) + sum::<T>(&a[n2..], &b[n2..])
+        let (Some((a1, a2)), Some((b1, b2))) = (a.split_at_checked(n2), b.split_at_checked(n2))
+        else {
+            return 0.0;
+        };
+        sum::<T>(a1, b1) + sum::<T>(a2, b2)
     }
 }
 
@@ -185,12 +193,27 @@ fn block<T: Term>(a: &[f32], b: &[f32]) -> f32 {
         return in_order::<T>(a, b);
     };
     let ((x0, x1), (y0, y1)) = (halves(fa), halves(fb));
-    let (mut lo, mut hi) = (T::lanes(x0, y0), T::lanes(x1, y1));
-    for (x, y) in ra.iter().zip(rb) {
+    let mut r = (T::lanes(x0, y0), T::lanes(x1, y1));
+    /// The partial sums after one more chunk.
+    #[inline(always)]
+    fn add<T: Term>((lo, hi): (v128, v128), x: &[f32; 8], y: &[f32; 8]) -> (v128, v128) {
         let ((x0, x1), (y0, y1)) = (halves(x), halves(y));
-        lo = f32x4_add(lo, T::lanes(x0, y0));
-        hi = f32x4_add(hi, T::lanes(x1, y1));
+        (
+            f32x4_add(lo, T::lanes(x0, y0)),
+            f32x4_add(hi, T::lanes(x1, y1)),
+        )
     }
+    // Two chunks a step (the size-optimised build does not unroll loops);
+    // each partial sum still takes its terms chunk after chunk.
+    let (pa, ra) = ra.as_chunks::<2>();
+    let (pb, rb) = rb.as_chunks::<2>();
+    for ([x, x2], [y, y2]) in pa.iter().zip(pb) {
+        r = add::<T>(add::<T>(r, x, y), x2, y2);
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        r = add::<T>(r, x, y);
+    }
+    let (lo, hi) = r;
     let mut res = ((lane::<0>(lo) + lane::<1>(lo)) + (lane::<2>(lo) + lane::<3>(lo)))
         + ((lane::<0>(hi) + lane::<1>(hi)) + (lane::<2>(hi) + lane::<3>(hi)));
     for (x, y) in ta.iter().zip(tb) {
