@@ -76,6 +76,9 @@ enum SqliteScan {
     /// Vectors held in memory and scanned with SIMD kernels (dim x 4 bytes
     /// per vector of each open shard).
     Memory,
+    /// As memory, plus int8 codes (dim bytes per vector) that select the
+    /// candidates: the same answers, fewer bytes scanned.
+    Quantized,
     /// sqlite-vec's own KNN query over the file; no extra memory.
     Extension,
 }
@@ -86,6 +89,7 @@ impl SqliteScan {
         use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
         let scan = match self {
             SqliteScan::Memory => SqliteVecScan::InMemory,
+            SqliteScan::Quantized => SqliteVecScan::Quantized,
             SqliteScan::Extension => SqliteVecScan::Extension,
         };
         opts.shard_backend(SqliteVecBackend::new(scan))

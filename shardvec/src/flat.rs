@@ -15,6 +15,12 @@
 //!    C code scores them ([`sqlite_vec_score`]: sequential `f32` sums, the
 //!    square roots and the division in `f64`), sorted, and cut to `k`.
 //!
+//! With [`FlatVectors::quantize`], the select pass reads int8 codes (a
+//! quarter of the bytes, [`crate::int8`]) and keeps the rows whose *lower
+//! bound* is smallest; the answer is accepted only when the bound proves
+//! that no other row can enter the top-k, and otherwise the `f32` select
+//! pass runs. The codes change the speed of a search, never its answer.
+//!
 //! The scores are therefore bit-identical to the ones sqlite-vec reports
 //! (`1 - cos`, plain Euclidean distance), not merely close: near
 //! neighbours under cosine have distances near 0, where the rounding of a
@@ -23,13 +29,42 @@
 //! within the SIMD kernels' rounding error (about 1e-6) of the k-th score:
 //! those rows are tied for every practical purpose.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use shardvec_core::distance::{norm, total_order};
 use shardvec_core::filter::RowSet;
 use shardvec_core::Metric;
 use simsimd::SpatialSimilarity;
 
+use crate::int8::{round_down, Int8Codes};
+
 /// Extra candidates the select pass keeps for rescoring: `max(k, this)`.
 const RESCORE_MARGIN: usize = 32;
+
+/// Candidates the int8 select pass rescores first: `k + max(k, this)`.
+/// More than the `f32` pass, as the codes' estimates are coarser; the rows
+/// the bound cannot rule out are rescored after them (see BENCHMARKS.md).
+const INT8_MARGIN: usize = 64;
+
+/// Int8 searches, and the rows rescored beyond the first candidates
+/// (process-wide; `shardvec bench` reports them).
+static INT8_SEARCHES: AtomicU64 = AtomicU64::new(0);
+static INT8_EXTRA_ROWS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Each search's lower bounds, one buffer per thread (no allocation
+    /// per search once warm).
+    static BOUNDS: std::cell::RefCell<Vec<(f32, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `(searches, extra rows rescored)` of the int8 select pass in this
+/// process.
+pub fn int8_stats() -> (u64, u64) {
+    (
+        INT8_SEARCHES.load(Ordering::Relaxed),
+        INT8_EXTRA_ROWS.load(Ordering::Relaxed),
+    )
+}
 
 /// How the rescore pass reports a distance: as sqlite-vec does (default),
 /// or as Lance does.
@@ -51,6 +86,8 @@ pub struct FlatVectors {
     data: Vec<f32>,
     /// Euclidean norm of each row (cosine only).
     norms: Vec<f32>,
+    /// Int8 codes for the select pass ([`quantize`](Self::quantize)).
+    codes: Option<Int8Codes>,
 }
 
 impl FlatVectors {
@@ -62,6 +99,7 @@ impl FlatVectors {
             scores: Scores::SqliteVec,
             data: Vec::new(),
             norms: Vec::new(),
+            codes: None,
         }
     }
 
@@ -89,7 +127,24 @@ impl FlatVectors {
         if self.metric == Metric::Cosine {
             self.norms.push(norm(v));
         }
+        // Codes describe the rows they were built from.
+        self.codes = None;
         true
+    }
+
+    /// Builds int8 codes of the vectors held, for a faster select pass of
+    /// the same answers (see the module docs). Call it once every vector
+    /// is pushed: a later push drops the codes. Only the sqlite-vec scores
+    /// use them.
+    pub fn quantize(&mut self) {
+        if self.scores == Scores::SqliteVec && self.dim > 0 {
+            self.codes = Some(Int8Codes::build(&self.data, self.dim, self.metric));
+        }
+    }
+
+    /// Whether int8 codes are held.
+    pub fn is_quantized(&self) -> bool {
+        self.codes.is_some()
     }
 
     /// Vectors held.
@@ -105,6 +160,7 @@ impl FlatVectors {
     /// Bytes held.
     pub fn heap_bytes(&self) -> usize {
         (self.data.capacity() + self.norms.capacity()) * std::mem::size_of::<f32>()
+            + self.codes.as_ref().map_or(0, Int8Codes::heap_bytes)
     }
 
     /// The exact top-`k` rows for `query` as `(score, row)`, best first,
@@ -120,11 +176,21 @@ impl FlatVectors {
     /// filtered search. Only the rows in the set are read, so a selective
     /// filter scans fewer bytes than an unfiltered search.
     pub fn top_k_in(&self, query: &[f32], k: usize, rows: Option<&RowSet>) -> Vec<(f32, u32)> {
+        if let Some(codes) = &self.codes {
+            if let Some(found) = self.top_k_int8(codes, query, k, rows) {
+                return found;
+            }
+        }
         let m = k.saturating_add(k.max(RESCORE_MARGIN));
         let candidates = match rows {
             None => self.select(query, m, 0..self.len()),
             Some(set) => self.select(query, m, set.iter()),
         };
+        self.rescore(query, candidates, k)
+    }
+
+    /// The candidates scored exactly, best first, cut to `k`.
+    fn rescore(&self, query: &[f32], candidates: Vec<(f32, u32)>, k: usize) -> Vec<(f32, u32)> {
         let mut exact: Vec<(f32, u32)> = candidates
             .into_iter()
             .filter_map(|(_, row)| Some((self.exact(query, self.row(row as usize)?), row)))
@@ -133,6 +199,71 @@ impl FlatVectors {
         exact.sort_by(|a, b| total_order(a.0, b.0).then(a.1.cmp(&b.1)));
         exact.truncate(k);
         exact
+    }
+
+    /// The int8 select pass: every row's lower bound, the `m` smallest
+    /// rescored exactly, then every other row whose bound is below the
+    /// k-th exact key (plus the rounding of reported scores). No row left
+    /// out can enter the top-k, so the answer is the exact one. `None`
+    /// only when the bound is unusable (a zero query under cosine, fewer
+    /// than k scorable rows among the candidates).
+    fn top_k_int8(
+        &self,
+        codes: &Int8Codes,
+        query: &[f32],
+        k: usize,
+        rows: Option<&RowSet>,
+    ) -> Option<Vec<(f32, u32)>> {
+        if k == 0 || self.dim == 0 || query.len() != self.dim {
+            return None;
+        }
+        if self.metric == Metric::Cosine && norm(query) == 0.0 {
+            return None;
+        }
+        let q = codes.query(query);
+        INT8_SEARCHES.fetch_add(1, Ordering::Relaxed);
+        BOUNDS.with(|cell| {
+            let mut bounds = cell.borrow_mut();
+            bounds.clear();
+            // A zero vector has no cosine: never a candidate (as in
+            // `select`).
+            let skip = |i: usize| {
+                self.metric == Metric::Cosine && self.norms.get(i).is_none_or(|n| *n == 0.0)
+            };
+            match rows {
+                None => codes.lower_bounds_all(&q, skip, &mut bounds),
+                Some(set) => bounds.extend(
+                    set.iter()
+                        .filter(|&i| i < self.len() && !skip(i))
+                        .map(|i| (round_down(codes.lower_bound(&q, i)), i as u32)),
+                ),
+            }
+            let m = k.saturating_add(k.max(INT8_MARGIN)).min(bounds.len());
+            if m < bounds.len() {
+                bounds.select_nth_unstable_by(m, |a, b| total_order(a.0, b.0));
+            }
+            let (pool, rest) = bounds.split_at(m);
+            let exact = self.rescore(query, pool.to_vec(), k);
+            if exact.len() < k {
+                return if rest.is_empty() { Some(exact) } else { None };
+            }
+            let (upper, rounding) = codes.key_upper_bound(&q, exact[k - 1].0);
+            let threshold = upper + rounding;
+            let extra: Vec<(f32, u32)> = rest
+                .iter()
+                .filter(|(lb, _)| f64::from(*lb) < threshold)
+                .copied()
+                .collect();
+            if extra.is_empty() {
+                return Some(exact);
+            }
+            INT8_EXTRA_ROWS.fetch_add(extra.len() as u64, Ordering::Relaxed);
+            let mut all = self.rescore(query, extra, k);
+            all.extend(exact);
+            all.sort_by(|a, b| total_order(a.0, b.0).then(a.1.cmp(&b.1)));
+            all.truncate(k);
+            Some(all)
+        })
     }
 
     /// The vector of `row`.
@@ -363,6 +494,74 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// With int8 codes: still equal to scoring every row and sorting (rows
+    /// and score bits), for every metric and k, filtered or not; the proof
+    /// accepts most searches (the codes are used, not bypassed), and where
+    /// it fails the answer is the `f32` path's. Adversarial data: a
+    /// constant dimension, exact duplicates (ties), large magnitudes.
+    #[test]
+    fn quantized_equals_an_exhaustive_exact_search() {
+        let mut data = blobs(2_000, 40, 6, 21);
+        for v in &mut data {
+            v[3] = 0.25; // a constant dimension: scale 0
+        }
+        for i in 0..50 {
+            data[1_000 + i] = data[7].clone(); // 51 copies of one row
+            data[1_500 + i].iter_mut().for_each(|x| *x *= 1e4);
+        }
+        let queries = blobs(40, 40, 6, 22);
+        let mut near_dup = data[7].clone();
+        near_dup[0] += 1e-4;
+        let all_queries: Vec<Vec<f32>> = queries.into_iter().chain([near_dup]).collect();
+        for metric in [Metric::Cosine, Metric::L2, Metric::DotProduct] {
+            let mut flat = FlatVectors::new(40, metric);
+            for v in &data {
+                assert!(flat.push(v));
+            }
+            flat.quantize();
+            assert!(flat.is_quantized());
+            let codes = flat.codes.clone().unwrap();
+            let (mut proven, mut tried) = (0, 0);
+            for q in &all_queries {
+                let mut all: Vec<(f32, u32)> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
+                    .collect();
+                all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
+                for k in [1, 10, 100] {
+                    assert_eq!(flat.top_k(q, k), all[..k], "{metric:?} k {k}");
+                    tried += 1;
+                    let found = flat.top_k_int8(&codes, q, k, None);
+                    assert_eq!(found.as_deref(), Some(&all[..k]), "{metric:?} k {k}");
+                    proven += 1;
+                }
+            }
+            assert_eq!(proven, tried);
+        }
+        // Ordinary data: the bound rules out nearly every row, so few are
+        // rescored beyond the first candidates.
+        let data = blobs(3_000, 64, 8, 31);
+        let queries = blobs(30, 64, 8, 32);
+        for metric in [Metric::Cosine, Metric::L2, Metric::DotProduct] {
+            let mut flat = FlatVectors::new(64, metric);
+            data.iter().for_each(|v| assert!(flat.push(v)));
+            flat.quantize();
+            let codes = flat.codes.clone().unwrap();
+            let q = codes.query(&queries[0]);
+            for query in &queries {
+                let qc = codes.query(query);
+                let exact = flat.top_k(query, 10);
+                let kth = codes.key_upper_bound(&qc, exact[9].0);
+                let unruled = (0..3_000)
+                    .filter(|&i| codes.lower_bound(&qc, i) < kth.0 + kth.1)
+                    .count();
+                assert!(unruled <= 300, "{metric:?}: {unruled} of 3000 rows not ruled out");
+            }
+            drop(q);
         }
     }
 

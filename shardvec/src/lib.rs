@@ -55,6 +55,8 @@ pub mod cache;
 mod error;
 #[cfg(any(feature = "sqlite-vec", feature = "lancedb"))]
 pub mod flat;
+#[cfg(any(feature = "sqlite-vec", feature = "lancedb"))]
+mod int8;
 pub mod history;
 pub mod location;
 pub mod manifest_store;

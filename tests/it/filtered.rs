@@ -320,6 +320,7 @@ async fn filtered_search_equals_brute_force_on_every_fixture() {
         } else {
             &[
                 Some(SqliteVecScan::InMemory),
+                Some(SqliteVecScan::Quantized),
                 Some(SqliteVecScan::Extension),
             ]
         };

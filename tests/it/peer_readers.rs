@@ -94,7 +94,7 @@ fn blocking_reader_reproduces_every_recorded_answer() {
 /// (the default) answers every recorded query, and a deeper top-k over
 /// every shard, as sqlite-vec does.
 #[test]
-fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
+fn sqlite_vec_scans_in_memory_quantized_and_in_the_extension_agree() {
     use shardvec::backend::sqlite_vec::{SqliteVecBackend, SqliteVecScan};
     use shardvec::SearchOptions;
     use shardvec_core::ShardId;
@@ -111,19 +111,25 @@ fn sqlite_vec_scans_in_memory_and_in_the_extension_agree() {
             (r, root)
         };
         let (memory, _m) = open(SqliteVecScan::InMemory);
+        let (quantized, _q) = open(SqliteVecScan::Quantized);
         let (extension, _e) = open(SqliteVecScan::Extension);
         let every: Vec<ShardId> = case.recorded.shards.iter().map(|s| s.db_id).collect();
         for (i, q) in case.recorded.queries.iter().enumerate() {
-            let what = format!("{} query {i} (extension)", case.name);
-            let resp = extension
-                .search(&q.query, q.top_k, &q.search_options())
-                .unwrap();
-            q.check(&what, &case.name, &resp);
+            for (scan, reader) in [("extension", &extension), ("quantized", &quantized)] {
+                let what = format!("{} query {i} ({scan})", case.name);
+                let resp = reader
+                    .search(&q.query, q.top_k, &q.search_options())
+                    .unwrap();
+                q.check(&what, &case.name, &resp);
+            }
             let all = SearchOptions::new().shard_ids(every.clone());
             let a = memory.search(&q.query, 40, &all).unwrap();
             let b = extension.search(&q.query, 40, &all).unwrap();
+            let c = quantized.search(&q.query, 40, &all).unwrap();
             let what = format!("{} query {i}: top 40 of every shard", case.name);
             shardvec_e2e::assert_same_results(&what, &a.results, &b.results);
+            // The int8 select pass returns exactly the f32 path's answer.
+            assert_eq!(a.results, c.results, "{what}: quantized");
             // Not merely close: the in-memory scan rescores exactly as
             // sqlite-vec's C code does.
             let bits = |r: &shardvec::SearchResponse| -> Vec<u32> {

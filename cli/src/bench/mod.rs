@@ -176,6 +176,20 @@ pub struct BenchReport {
     /// The in-memory SIMD brute force of the same routes, when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor: Option<Timing>,
+    /// Shard searches of the int8 select pass (`--sqlite-scan quantized`),
+    /// and the rows its bound could not rule out (rescored beyond the
+    /// first candidates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int8: Option<Int8Stats>,
+}
+
+/// The int8 select pass's searches in a run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Int8Stats {
+    /// Shard searches that used the codes.
+    pub searches: u64,
+    /// Rows rescored beyond the first candidates, over all searches.
+    pub extra_rows: u64,
 }
 
 /// Benchmarks the snapshot at `prefix` with `queries`, caching shards under
@@ -294,6 +308,13 @@ async fn finish(
         warm_bytes_read_per_query: report.warm_bytes_per_query,
         peak_rss_mib: peak_rss_mib(),
         floor: floor_timing,
+        int8: {
+            let (searches, extra_rows) = shardvec::flat::int8_stats();
+            (searches > 0).then_some(Int8Stats {
+                searches,
+                extra_rows,
+            })
+        },
     })
 }
 

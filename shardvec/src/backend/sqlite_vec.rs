@@ -2,7 +2,7 @@
 //!
 //! The file is downloaded into the local cache (see [`crate::cache`]) and
 //! opened read-only with rusqlite (bundled SQLite) and the sqlite-vec
-//! extension. A search finds the top-k rowids one of two ways
+//! extension. A search finds the top-k rowids one of three ways
 //! ([`SqliteVecScan`]):
 //!
 //! - **in memory** (default): the vectors are copied out of `vec_index`
@@ -12,6 +12,10 @@
 //!   it was most of the search time and 3× the in-memory floor on cosine
 //!   (BENCHMARKS.md). The cost is `dim × 4` bytes per vector of each open
 //!   shard, the size of the vectors in the file.
+//! - **quantized**: the in-memory path with int8 codes of the vectors
+//!   (`dim` more bytes per vector) selecting the candidates, a quarter of
+//!   the bytes per search; a bound proves each answer equal to the
+//!   in-memory path's, or that path runs ([`crate::flat`]).
 //! - **extension**: the `vec0` KNN query (`embedding MATCH ?`), exactly as
 //!   the reference reader runs it, with no extra memory.
 //!
@@ -91,6 +95,11 @@ pub enum SqliteVecScan {
     /// (default).
     #[default]
     InMemory,
+    /// As `InMemory`, plus int8 codes of the vectors (a quarter of their
+    /// size again) that select the candidates: fewer bytes scanned per
+    /// search, the same answers (a proof checks each one; see
+    /// [`crate::flat`]).
+    Quantized,
     /// sqlite-vec's own KNN query over the file; no extra memory.
     Extension,
 }
@@ -183,7 +192,8 @@ pub struct SqliteVecShard {
     path: PathBuf,
     source: ShardSource,
     pool: Mutex<Vec<Connection>>,
-    /// The vectors and their rowids ([`SqliteVecScan::InMemory`]).
+    /// The vectors and their rowids ([`SqliteVecScan::InMemory`],
+    /// [`SqliteVecScan::Quantized`]).
     resident: Option<Resident>,
     /// Payload columns, built by the first filtered search (under the
     /// lock: concurrent first searches wait for one build).
@@ -220,7 +230,8 @@ struct Resident {
 
 impl SqliteVecShard {
     /// Opens `path` read-only, checks its schema and integrity, and for
-    /// [`SqliteVecScan::InMemory`] loads its vectors.
+    /// [`SqliteVecScan::InMemory`] and [`SqliteVecScan::Quantized`] loads
+    /// its vectors.
     pub fn open(path: &Path, source: &ShardSource, scan: SqliteVecScan) -> Result<SqliteVecShard> {
         register_extension();
         let mut shard = SqliteVecShard {
@@ -250,8 +261,14 @@ impl SqliteVecShard {
         if check != "ok" {
             return Err(source.damaged(format!("integrity check failed: {check}")));
         }
-        if scan == SqliteVecScan::InMemory {
-            shard.resident = Some(shard.load(&conn)?);
+        match scan {
+            SqliteVecScan::InMemory => shard.resident = Some(shard.load(&conn)?),
+            SqliteVecScan::Quantized => {
+                let mut resident = shard.load(&conn)?;
+                resident.vectors.quantize();
+                shard.resident = Some(resident);
+            }
+            SqliteVecScan::Extension => {}
         }
         shard.release(conn);
         Ok(shard)
