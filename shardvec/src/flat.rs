@@ -433,6 +433,18 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
     use shardvec_core::distance::distance;
 
+    /// Every row of `data` scored as sqlite-vec does and sorted (ties by
+    /// row): the exact answer, written independently of the scan.
+    fn exhaustive(metric: Metric, data: &[Vec<f32>], q: &[f32]) -> Vec<(f32, u32)> {
+        let mut all: Vec<(f32, u32)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
+            .collect();
+        all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
+        all
+    }
+
     /// `n` seeded vectors around `clusters` random centres.
     fn blobs(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -468,12 +480,7 @@ mod tests {
             assert!(!flat.push(&[1.0; 3]), "wrong dimension refused");
             assert_eq!(flat.len(), 700);
             for q in &queries {
-                let mut all: Vec<(f32, u32)> = data
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
-                    .collect();
-                all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
+                let all = exhaustive(metric, &data, q);
                 for k in [1, 10, 100, 1000] {
                     let got = flat.top_k(q, k);
                     assert_eq!(got, all[..k.min(700)], "{metric:?} k {k}");
@@ -526,12 +533,7 @@ mod tests {
             let codes = flat.codes.clone().unwrap();
             let (mut proven, mut tried) = (0, 0);
             for q in &all_queries {
-                let mut all: Vec<(f32, u32)> = data
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
-                    .collect();
-                all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
+                let all = exhaustive(metric, &data, q);
                 for k in [1, 10, 100] {
                     assert_eq!(flat.top_k(q, k), all[..k], "{metric:?} k {k}");
                     tried += 1;
@@ -559,7 +561,10 @@ mod tests {
                 let unruled = (0..3_000)
                     .filter(|&i| codes.lower_bound(&qc, i) < kth.0 + kth.1)
                     .count();
-                assert!(unruled <= 300, "{metric:?}: {unruled} of 3000 rows not ruled out");
+                assert!(
+                    unruled <= 300,
+                    "{metric:?}: {unruled} of 3000 rows not ruled out"
+                );
             }
             drop(q);
         }

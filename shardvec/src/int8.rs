@@ -79,8 +79,13 @@ impl Int8Codes {
                         .map(|&x| f64::from(x) * f64::from(x))
                         .sum::<f64>()
                         .sqrt();
-                    row.iter()
-                        .map(move |&x| if n > 0.0 { (f64::from(x) / n) as f32 } else { 0.0 })
+                    row.iter().map(move |&x| {
+                        if n > 0.0 {
+                            (f64::from(x) / n) as f32
+                        } else {
+                            0.0
+                        }
+                    })
                 })
                 .collect();
             return Int8Codes::build_affine(&unit, dim, metric);

@@ -421,14 +421,7 @@ impl BuildPlan {
                 self.abort().await;
                 if let Some(key) = f.manifest_key {
                     // The orphan manifest, which `history`/`rollback` would offer.
-                    if let Err(e) = self
-                        .location
-                        .store()
-                        .delete(&self.location.path(&key))
-                        .await
-                    {
-                        tracing::warn!(key, error = %e, "cannot remove the manifest of a failed publish");
-                    }
+                    self.delete(&key, "the manifest of a failed publish").await;
                 }
                 Err(f.error)
             }
@@ -446,15 +439,15 @@ impl BuildPlan {
     async fn remove_under(&self, dir: &str) {
         if let Ok(objects) = self.location.list(dir).await {
             for (key, _) in objects {
-                if let Err(e) = self
-                    .location
-                    .store()
-                    .delete(&self.location.path(&key))
-                    .await
-                {
-                    tracing::warn!(key, error = %e, "cannot remove an object of a failed build");
-                }
+                self.delete(&key, "an object of a failed build").await;
             }
+        }
+    }
+
+    /// Deletes `key`, best effort: a failure is logged as `what`.
+    async fn delete(&self, key: &str, what: &str) {
+        if let Err(e) = self.location.store().delete(&self.location.path(key)).await {
+            tracing::warn!(key, error = %e, "cannot remove {what}");
         }
     }
 
@@ -524,14 +517,7 @@ impl BuildPlan {
         for (key, _) in objects {
             if let Some(at) = shard_attempt_of(self.run_id(), &key) {
                 if !named.contains(&at) {
-                    if let Err(e) = self
-                        .location
-                        .store()
-                        .delete(&self.location.path(&key))
-                        .await
-                    {
-                        tracing::warn!(key, error = %e, "cannot remove an unpublished attempt");
-                    }
+                    self.delete(&key, "an unpublished attempt").await;
                 }
             }
         }
