@@ -6,15 +6,15 @@
 # the peer fixtures.
 #
 # Installs what it needs when missing: numpy and pytest, and the engines of
-# the distributed builds' tests, dask[distributed] and ray (PyPI).
+# the distributed builds' tests, dask[distributed], ray and pyarrow (PyPI).
 # Ends with one line `python tests: N passed, M failed`; exits non-zero on
 # failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-if ! python3 -c 'import numpy, pytest, distributed, ray' >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check numpy pytest "dask[distributed]" ray
+if ! python3 -c 'import numpy, pytest, distributed, ray, pyarrow' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check numpy pytest "dask[distributed]" ray pyarrow
 fi
 # Cargo copies the cdylib to debug/ at the end of a successful build; deps/
 # holds it as soon as it is linked.

@@ -16,7 +16,9 @@ building blocks); this module only schedules them:
 
 A *partition* is a dict ``{"vectors": [n, dim] array, "ids": n ints or
 strs, "payloads": n JSON-able values or None (optional), "shard_ids": n
-ints (EXPLICIT only)}``. With the same centroids (or the same seed and
+ints (EXPLICIT only)}``. The vectors may be a numpy array (any float
+dtype) or an Arrow ``FixedSizeListArray`` (or a chunked one) of floats
+(``as_matrix``). With the same centroids (or the same seed and
 partitions), a distributed build answers every query exactly like
 ``shardvec.build`` of the same rows.
 
@@ -38,11 +40,27 @@ import numpy as np
 
 from ._shardvec import BuildPlan, train_centroids
 
-__all__ = ["build_dask", "build_ray", "sample_partition", "split_partition", "write_pieces"]
+__all__ = ["as_matrix", "build_dask", "build_ray", "sample_partition", "split_partition", "write_pieces"]
 
 DEFAULT_TRAIN_SAMPLE = 100_000
 DEFAULT_SEED = 42
 DEFAULT_MAX_ITER = 100
+
+
+def as_matrix(vectors: Any) -> np.ndarray:
+    """``vectors`` as an ``[n, dim]`` numpy array: numpy arrays and
+    sequences of vectors as they are, Arrow fixed-size lists of floats
+    (``pyarrow.FixedSizeListArray`` or ``ChunkedArray``) without a copy
+    per row."""
+    if hasattr(vectors, "combine_chunks"):  # a pyarrow ChunkedArray
+        vectors = vectors.combine_chunks()
+    list_size = getattr(getattr(vectors, "type", None), "list_size", None)
+    if list_size is not None:  # a pyarrow FixedSizeListArray
+        if vectors.null_count:
+            raise ValueError(f"{vectors.null_count} null vectors")
+        flat = vectors.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(vectors), list_size)
+    return np.asarray(vectors)
 
 
 def _rows(part: Dict[str, Any]) -> int:
@@ -50,14 +68,14 @@ def _rows(part: Dict[str, Any]) -> int:
 
 
 def _dim(part: Dict[str, Any]) -> int:
-    return int(np.asarray(part["vectors"]).shape[1])
+    return int(as_matrix(part["vectors"]).shape[1])
 
 
 def sample_partition(part: Dict[str, Any], k: int, seed: int, index: int) -> np.ndarray:
     """``k`` rows of partition number ``index``, drawn without replacement
     with a generator seeded by ``(seed, index)``: the same partitions and
     seed give the same sample on any engine."""
-    vectors = np.asarray(part["vectors"])
+    vectors = as_matrix(part["vectors"])
     k = min(k, len(vectors))
     rng = np.random.default_rng([seed, index])
     chosen = np.sort(rng.choice(len(vectors), size=k, replace=False))
@@ -75,7 +93,7 @@ def _shares(sizes: Sequence[int], total_sample: int) -> List[int]:
 def split_partition(plan: BuildPlan, part: Dict[str, Any]) -> List[Optional[Dict[str, Any]]]:
     """Partition ``part`` routed by ``plan``: one piece per shard (None
     where no row goes)."""
-    vectors = np.asarray(part["vectors"])
+    vectors = as_matrix(part["vectors"])
     shard_ids = part.get("shard_ids")
     routes = plan.route(vectors, shard_ids=None if shard_ids is None else list(shard_ids))
     ids = list(part["ids"].tolist() if hasattr(part["ids"], "tolist") else part["ids"])

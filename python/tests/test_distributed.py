@@ -13,7 +13,7 @@ import pytest
 from shardvec import (
     BuildPlan, ConfigValidationError, ConflictError, ShardedVectorReader, build, train_centroids,
 )
-from shardvec.distributed import build_dask, build_ray, sample_partition, split_partition
+from shardvec.distributed import as_matrix, build_dask, build_ray, sample_partition, split_partition
 
 N, DIM, DBS, PARTS = 100_000, 128, 16, 8
 
@@ -188,3 +188,28 @@ def test_the_plan_pickles_and_refuses_misrouted_rows(data, tmp_path):
     assert published["total_vectors"] == len(rows)
     with pytest.raises(ConfigValidationError):
         train_centroids(vectors[:3], DBS)
+
+
+def test_arrow_partitions_route_like_numpy(data, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    vectors, ids, _, centroids, _ = data
+    plan = BuildPlan.create(str(tmp_path / "snap"), dim=DIM, num_dbs=DBS, metric="cosine",
+                            centroids=centroids)
+    rows = vectors[:300]
+    arrow = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), DIM)
+    chunked = pa.chunked_array([arrow.slice(0, 100), arrow.slice(100)])
+    for given in (arrow, chunked):
+        assert np.array_equal(as_matrix(given), rows)
+    want = plan.route(rows)
+    assert np.array_equal(plan.route(as_matrix(chunked)), want)
+    pieces = split_partition(plan, {"vectors": chunked, "ids": ids[:300]})
+    for shard, piece in enumerate(pieces):
+        chosen = np.flatnonzero(want == shard)
+        if piece is None:
+            assert len(chosen) == 0
+        else:
+            assert piece["ids"] == [ids[i] for i in chosen]
+            assert np.array_equal(piece["vectors"], rows[chosen])
+    with pytest.raises(ValueError, match="null"):
+        as_matrix(pa.FixedSizeListArray.from_arrays(pa.array(rows[:2].ravel()), DIM,
+                                                    mask=pa.array([False, True])))
