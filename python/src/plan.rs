@@ -186,7 +186,11 @@ impl BuildPlan {
         let rows = queries(vectors)?;
         if let Some(s) = &shard_ids {
             if s.len() != rows.len() {
-                return Err(invalid(format!("{} shard_ids for {} vectors", s.len(), rows.len())));
+                return Err(invalid(format!(
+                    "{} shard_ids for {} vectors",
+                    s.len(),
+                    rows.len()
+                )));
             }
         }
         let records: Vec<Record> = rows
@@ -201,7 +205,10 @@ impl BuildPlan {
             })
             .collect();
         let routes = py.detach(|| self.plan.route("vectors", &records)).py()?;
-        Ok(PyArray1::from_vec(py, routes.into_iter().map(|s| s.0).collect()))
+        Ok(PyArray1::from_vec(
+            py,
+            routes.into_iter().map(|s| s.0).collect(),
+        ))
     }
 
     /// Writes shard `shard_id` from all of its rows (`vectors` `[n, dim]`,

@@ -55,9 +55,9 @@ pub mod cache;
 mod error;
 #[cfg(any(feature = "sqlite-vec", feature = "lancedb"))]
 pub mod flat;
+pub mod history;
 #[cfg(any(feature = "sqlite-vec", feature = "lancedb"))]
 mod int8;
-pub mod history;
 pub mod location;
 pub mod manifest_store;
 pub mod metrics;
