@@ -226,12 +226,12 @@ impl FlatVectors {
             let mut bounds = cell.borrow_mut();
             bounds.clear();
             // A zero vector has no cosine: never a candidate (as in
-            // `select`).
+            // `select`; the codes give it an infinite bound).
             let skip = |i: usize| {
                 self.metric == Metric::Cosine && self.norms.get(i).is_none_or(|n| *n == 0.0)
             };
             match rows {
-                None => codes.lower_bounds_all(&q, skip, &mut bounds),
+                None => codes.lower_bounds_all(&q, &mut bounds),
                 Some(set) => bounds.extend(
                     set.iter()
                         .filter(|&i| i < self.len() && !skip(i))
@@ -440,6 +440,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, v)| (sqlite_vec_score(metric, q, v), i as u32))
+            .filter(|x| !x.0.is_nan())
             .collect();
         all.sort_by(|x, y| total_order(x.0, y.0).then(x.1.cmp(&y.1)));
         all
@@ -515,6 +516,7 @@ mod tests {
         for v in &mut data {
             v[3] = 0.25; // a constant dimension: scale 0
         }
+        data[20] = vec![0.0; 40]; // no cosine
         for i in 0..50 {
             data[1_000 + i] = data[7].clone(); // 51 copies of one row
             data[1_500 + i].iter_mut().for_each(|x| *x *= 1e4);

@@ -27,7 +27,74 @@
 //! no row left out can belong in the top-k. The codes therefore change the
 //! speed of a search, never its answer.
 
+use std::cell::RefCell;
+
 use shardvec_core::Metric;
+
+thread_local! {
+    /// Each scan's two dot products per row, one buffer pair per thread.
+    static DOTS: RefCell<(Vec<i32>, Vec<i32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The per-query constants of the scan's bounds in `f32`, and the margin
+/// that keeps them lower bounds. The expression evaluated per row has a
+/// dozen roundings (the constants' conversion from `f64` included), each
+/// at most half an `f32` ulp of a term no larger than `M`, the sum of the
+/// largest magnitude every term can take for this query; the margin is
+/// `32 · 2⁻²⁴ · M`, more than their sum.
+struct F32Bounds {
+    offset_dot: f32,
+    inv_t: f32,
+    inv_u: f32,
+    vector_error: f32,
+    used_norm: f32,
+    half_inv_u: f32,
+    /// The key's constant: `1 − (unit rounding)` for cosine, 0 otherwise.
+    base: f32,
+    slack: f32,
+}
+
+impl F32Bounds {
+    fn new(codes: &Int8Codes, q: &QueryCodes) -> F32Bounds {
+        let grow = 1.0 + 1e-9;
+        let base = match codes.metric {
+            Metric::Cosine => 1.0 - (codes.dim as f64 + 4.0) * f64::from(f32::EPSILON),
+            _ => 0.0,
+        };
+        let max_dot = 127.0 * 127.0 * codes.dim as f64;
+        let max_error = q
+            .vector_error
+            .min(q.used_norm * f64::from(codes.max_residual))
+            + 0.5 * f64::from(codes.max_l1) * q.inv_u;
+        let factor = if codes.metric == Metric::L2 { 2.0 } else { 1.0 };
+        let magnitude = base.abs()
+            + codes.max_sq_norm
+            + factor
+                * (q.q_dot_offset.abs()
+                    + max_dot * (q.inv_t + q.inv_u)
+                    + max_error * grow
+                    + q.vector_error);
+        F32Bounds {
+            offset_dot: q.q_dot_offset as f32,
+            inv_t: q.inv_t as f32,
+            inv_u: q.inv_u as f32,
+            // The error terms only ever grow: rounded up.
+            vector_error: (q.vector_error * grow) as f32,
+            used_norm: (q.used_norm * grow) as f32,
+            half_inv_u: (0.5 * q.inv_u * grow) as f32,
+            base: base as f32,
+            slack: (32.0 * f64::from(f32::EPSILON) * magnitude) as f32,
+        }
+    }
+
+    /// The row's estimate of `q·x` and its error bound.
+    #[inline(always)]
+    fn estimate(&self, a: i32, b: i32, residual: f32, l1: u32) -> (f32, f32) {
+        let est = self.offset_dot + a as f32 * self.inv_t + b as f32 * self.inv_u;
+        let err = self.vector_error.min(self.used_norm * residual) + l1 as f32 * self.half_inv_u;
+        (est, err)
+    }
+}
 
 /// A shard's int8 codes and what the bounds need.
 #[derive(Debug, Clone)]
@@ -44,8 +111,17 @@ pub(crate) struct Int8Codes {
     residual: Vec<f32>,
     /// `‖x‖²` of each row (L2 only), in `f64`.
     sq_norms: Vec<f64>,
+    /// The same rounded down to `f32`, for the scan's `f32` bounds.
+    sq_norms_f32: Vec<f32>,
     /// The largest `‖x‖` (for the rounding bound of dot products).
     max_norm: f64,
+    /// The largest `Σ_d |c_d|`, `‖x − x̂‖` and `‖x‖²` of a row (for the
+    /// `f32` bounds' rounding margin).
+    max_l1: u32,
+    max_residual: f32,
+    max_sq_norm: f64,
+    /// Rows that are the zero vector (no cosine: never candidates).
+    zero_rows: Vec<u32>,
 }
 
 /// A query prepared for [`Int8Codes::lower_bound`].
@@ -88,7 +164,16 @@ impl Int8Codes {
                     })
                 })
                 .collect();
-            return Int8Codes::build_affine(&unit, dim, metric);
+            let mut codes = Int8Codes::build_affine(&unit, dim, metric);
+            // As the f32 scan decides it (`norm` 0: a zero vector, or one
+            // whose squares underflow in f32).
+            codes.zero_rows = data
+                .chunks_exact(dim.max(1))
+                .enumerate()
+                .filter(|(_, row)| shardvec_core::distance::norm(row) == 0.0)
+                .map(|(i, _)| i as u32)
+                .collect();
+            return codes;
         }
         Int8Codes::build_affine(data, dim, metric)
     }
@@ -138,16 +223,22 @@ impl Int8Codes {
                 sq_norms.push(sq);
             }
         }
+        let sq_norms_f32 = sq_norms.iter().map(|&x| round_down(x)).collect();
         Int8Codes {
             dim,
             metric,
             offset,
             scale,
             codes,
+            max_l1: l1.iter().copied().max().unwrap_or(0),
             l1,
+            max_residual: residual.iter().copied().fold(0.0, f32::max),
             residual,
+            max_sq_norm: sq_norms.iter().copied().fold(0.0, f64::max),
             sq_norms,
+            sq_norms_f32,
             max_norm,
+            zero_rows: Vec::new(),
         }
     }
 
@@ -160,6 +251,7 @@ impl Int8Codes {
                 + self.residual.capacity())
                 * 4
             + self.sq_norms.capacity() * 8
+            + (self.sq_norms_f32.capacity() + self.zero_rows.capacity()) * 4
     }
 
     /// `query` (of the codes' dimension) prepared for scoring rows.
@@ -214,47 +306,70 @@ impl Int8Codes {
     /// [`lower_bound`](Self::lower_bound) of every row, in row order,
     /// appended to `out` as `(bound rounded down, row)`, skipping rows for
     /// which `skip` says so.
-    pub(crate) fn lower_bounds_all(
-        &self,
-        q: &QueryCodes,
-        skip: impl Fn(usize) -> bool,
-        out: &mut Vec<(f32, u32)>,
-    ) {
+    pub(crate) fn lower_bounds_all(&self, q: &QueryCodes, out: &mut Vec<(f32, u32)>) {
+        let start = out.len();
         out.reserve(self.l1.len());
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above), the only
-            // requirement of calling a `target_feature(enable = "avx2")`
-            // function; its body is safe code.
-            unsafe { self.lower_bounds_avx2(q, skip, out) };
-            return;
+        DOTS.with(|cell| {
+            let (da, db) = &mut *cell.borrow_mut();
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above), the
+                // only requirement of calling a `target_feature(enable =
+                // "avx2")` function; its body is safe code.
+                unsafe { self.lower_bounds_avx2(q, da, db, out) };
+                return;
+            }
+            self.lower_bounds_portable(q, da, db, out);
+        });
+        for &z in &self.zero_rows {
+            if let Some(slot) = out.get_mut(start + z as usize) {
+                slot.0 = f32::INFINITY;
+            }
         }
-        self.lower_bounds_portable(q, skip, out);
     }
 
-    /// The scan: a plain loop the compiler vectorises (`dot2`), compiled
-    /// twice on x86-64 — for the default target (SSE2) and with AVX2,
-    /// chosen at run time. Hand-written because the SIMD crate at hand
-    /// (simsimd) scores one row per call, and that call's overhead, not
-    /// memory, then bounded the scan.
+    /// The scan, in two loops the compiler vectorises: the integer dot
+    /// products (`dot2`), then the bounds in `f32` with a rounding margin
+    /// ([`F32Bounds`]). Compiled twice on x86-64 — for the default target
+    /// (SSE2) and with AVX2, chosen at run time. Hand-written because the
+    /// SIMD crate at hand (simsimd) scores one row per call, and that
+    /// call's overhead, not memory, then bounded the scan.
     #[inline(always)]
     fn lower_bounds_portable(
         &self,
         q: &QueryCodes,
-        skip: impl Fn(usize) -> bool,
+        da: &mut Vec<i32>,
+        db: &mut Vec<i32>,
         out: &mut Vec<(f32, u32)>,
     ) {
         if self.dim == 0 {
             return;
         }
-        // Plain loops, not iterator adapters: an adapter's `fold` would be
-        // a separate function, compiled without the caller's AVX2.
-        for (i, c) in self.codes.chunks_exact(self.dim).enumerate() {
-            if skip(i) {
-                continue;
+        da.clear();
+        db.clear();
+        // Plain loops, not closures or iterator adapters: those are
+        // separate functions, compiled without the caller's AVX2.
+        for c in self.codes.chunks_exact(self.dim) {
+            let (x, y) = dot2(&q.weights, &q.residual_weights, c);
+            da.push(x);
+            db.push(y);
+        }
+        let b = F32Bounds::new(self, q);
+        let rows = da.len().min(db.len()).min(self.l1.len()).min(self.residual.len());
+        match self.metric {
+            Metric::L2 => {
+                for i in 0..rows {
+                    let (est, err) = b.estimate(da[i], db[i], self.residual[i], self.l1[i]);
+                    let sq = self.sq_norms_f32.get(i).copied().unwrap_or(0.0);
+                    out.push((sq - 2.0 * est - 2.0 * err - b.slack, i as u32));
+                }
             }
-            let dots = dot2(&q.weights, &q.residual_weights, c);
-            out.push((round_down(self.bound_of(q, i, dots)), i as u32));
+            Metric::Cosine | Metric::DotProduct => {
+                for i in 0..rows {
+                    let (est, err) = b.estimate(da[i], db[i], self.residual[i], self.l1[i]);
+                    out.push((b.base - est - err - b.slack, i as u32));
+                }
+            }
         }
     }
 
@@ -263,10 +378,11 @@ impl Int8Codes {
     fn lower_bounds_avx2(
         &self,
         q: &QueryCodes,
-        skip: impl Fn(usize) -> bool,
+        da: &mut Vec<i32>,
+        db: &mut Vec<i32>,
         out: &mut Vec<(f32, u32)>,
     ) {
-        self.lower_bounds_portable(q, skip, out);
+        self.lower_bounds_portable(q, da, db, out);
     }
 
     /// The bound from the row's two integer dot products.
