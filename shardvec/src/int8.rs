@@ -355,7 +355,11 @@ impl Int8Codes {
             db.push(y);
         }
         let b = F32Bounds::new(self, q);
-        let rows = da.len().min(db.len()).min(self.l1.len()).min(self.residual.len());
+        let rows = da
+            .len()
+            .min(db.len())
+            .min(self.l1.len())
+            .min(self.residual.len());
         match self.metric {
             Metric::L2 => {
                 for i in 0..rows {
