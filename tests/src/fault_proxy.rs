@@ -66,8 +66,10 @@ impl FaultProxy {
                 let upstream = upstream.clone();
                 std::thread::spawn(move || {
                     if fail {
-                        slow_down(conn);
+                        // Counted before the answer is written: a client
+                        // that has seen the 503 must see it counted.
                         st.failed.fetch_add(1, Ordering::SeqCst);
+                        slow_down(conn);
                     } else {
                         forward(conn, &upstream, &st);
                     }
