@@ -36,7 +36,7 @@ use shardvec_core::filter::RowSet;
 use shardvec_core::Metric;
 use simsimd::SpatialSimilarity;
 
-use crate::int8::{round_down, Int8Codes};
+use crate::int8::{Int8Codes, MAX_DIM};
 
 /// Extra candidates the select pass keeps for rescoring: `max(k, this)`.
 const RESCORE_MARGIN: usize = 32;
@@ -137,7 +137,9 @@ impl FlatVectors {
     /// is pushed: a later push drops the codes. Only the sqlite-vec scores
     /// use them.
     pub fn quantize(&mut self) {
-        if self.scores == Scores::SqliteVec && self.dim > 0 {
+        // Longer rows would overflow the codes' integer sums: they keep
+        // the `f32` select.
+        if self.scores == Scores::SqliteVec && self.dim > 0 && self.dim <= MAX_DIM {
             self.codes = Some(Int8Codes::build(&self.data, self.dim, self.metric));
         }
     }
@@ -225,18 +227,11 @@ impl FlatVectors {
         BOUNDS.with(|cell| {
             let mut bounds = cell.borrow_mut();
             bounds.clear();
-            // A zero vector has no cosine: never a candidate (as in
-            // `select`; the codes give it an infinite bound).
-            let skip = |i: usize| {
-                self.metric == Metric::Cosine && self.norms.get(i).is_none_or(|n| *n == 0.0)
-            };
+            // A zero vector has no cosine: the codes give it an infinite
+            // bound, and its rescore is NaN (dropped, as `select` skips it).
             match rows {
-                None => codes.lower_bounds_all(&q, &mut bounds),
-                Some(set) => bounds.extend(
-                    set.iter()
-                        .filter(|&i| i < self.len() && !skip(i))
-                        .map(|i| (round_down(codes.lower_bound(&q, i)), i as u32)),
-                ),
+                None => codes.lower_bounds(&q, None, &mut bounds),
+                Some(set) => codes.lower_bounds(&q, Some(&mut set.iter()), &mut bounds),
             }
             let m = k.saturating_add(k.max(INT8_MARGIN)).min(bounds.len());
             if m < bounds.len() {
@@ -555,20 +550,24 @@ mod tests {
             data.iter().for_each(|v| assert!(flat.push(v)));
             flat.quantize();
             let codes = flat.codes.clone().unwrap();
-            let q = codes.query(&queries[0]);
             for query in &queries {
                 let qc = codes.query(query);
+                let mut scanned = Vec::new();
+                codes.lower_bounds(&qc, None, &mut scanned);
+                let mut given = Vec::new();
+                codes.lower_bounds(&qc, Some(&mut (0..3_000)), &mut given);
+                assert_eq!(scanned, given, "the scan and a row set bound alike");
                 let exact = flat.top_k(query, 10);
                 let kth = codes.key_upper_bound(&qc, exact[9].0);
-                let unruled = (0..3_000)
-                    .filter(|&i| codes.lower_bound(&qc, i) < kth.0 + kth.1)
+                let unruled = scanned
+                    .iter()
+                    .filter(|(lb, _)| f64::from(*lb) < kth.0 + kth.1)
                     .count();
                 assert!(
                     unruled <= 300,
                     "{metric:?}: {unruled} of 3000 rows not ruled out"
                 );
             }
-            drop(q);
         }
     }
 

@@ -10,18 +10,20 @@
 //! Cosine codes the unit vectors `x / ‖x‖` (and the query is normalised
 //! too), so a row's magnitude never coarsens the others' codes. Every
 //! metric then reduces to a dot product: `q·x ≈ q·o + Σ_d (q_d s_d) c_d`.
-//! The weights `w_d = q_d s_d` are themselves rounded to int8 (`w_d ≈
-//! ŵ_d / t`), so the sum is one int8 dot product (simsimd's SIMD kernels,
-//! exact in integers). Two roundings separate the estimate from `q·x`, and
-//! both are bounded per row:
+//! The weights `w_d = q_d s_d` are themselves written in int8, twice: `w ≈
+//! a / t + b / u` (`a` the weights rounded, `b` what that left, rounded at
+//! its own scale), so the sum is two integer dot products over the same
+//! codes (`dot2`, exact). Two roundings separate the estimate from `q·x`,
+//! and both are bounded per row:
 //!
-//! - the vector's codes: `|q·x − q·x̂| ≤ ½ Σ_d |w_d|` (one number per
-//!   query);
-//! - the weights' codes: `|Σ w_d c_d − Σ ŵ_d c_d / t| ≤ ½ Σ_d |c_d| / t`
-//!   (`Σ_d |c_d|` stored per row).
+//! - the vector's codes: `|q·x − q·x̂| ≤ min(½ Σ_d |w_d|, ‖q‖·‖x − x̂‖)`
+//!   (the residual norm stored per row: Cauchy–Schwarz);
+//! - the weights' codes: `|Σ w_d c_d − Σ (a_d/t + b_d/u) c_d| ≤ ½ Σ_d |c_d|
+//!   / u` (`Σ_d |c_d|` stored per row; `1/u` is at most `1/254t`).
 //!
-//! [`Int8Codes::lower_bound`] turns the estimate into a *lower bound* of the
-//! row's exact ranking key. The caller rescores exactly the rows with the
+//! [`Int8Codes::lower_bounds`] turns the estimate into a *lower bound* of
+//! the row's exact ranking key, computed in `f32` with a proven rounding
+//! margin ([`F32Bounds`]). The caller rescores exactly the rows with the
 //! smallest lower bounds, then every other row whose lower bound is below
 //! the k-th exact key ([`FlatVectors::top_k_in`](crate::flat::FlatVectors::top_k_in)):
 //! no row left out can belong in the top-k. The codes therefore change the
@@ -67,8 +69,13 @@ impl F32Bounds {
             .min(q.used_norm * f64::from(codes.max_residual))
             + 0.5 * f64::from(codes.max_l1) * q.inv_u;
         let factor = if codes.metric == Metric::L2 { 2.0 } else { 1.0 };
+        let max_sq_norm = if codes.metric == Metric::L2 {
+            codes.max_norm * codes.max_norm
+        } else {
+            0.0
+        };
         let magnitude = base.abs()
-            + codes.max_sq_norm
+            + max_sq_norm
             + factor
                 * (q.q_dot_offset.abs()
                     + max_dot * (q.inv_t + q.inv_u)
@@ -109,22 +116,21 @@ pub(crate) struct Int8Codes {
     l1: Vec<u32>,
     /// `‖x − x̂‖` of each row, rounded up.
     residual: Vec<f32>,
-    /// `‖x‖²` of each row (L2 only), in `f64`.
-    sq_norms: Vec<f64>,
-    /// The same rounded down to `f32`, for the scan's `f32` bounds.
-    sq_norms_f32: Vec<f32>,
-    /// The largest `‖x‖` (for the rounding bound of dot products).
+    /// `‖x‖²` of each row (L2 only), rounded down to `f32` (a lower
+    /// bound stays one).
+    sq_norms: Vec<f32>,
+    /// The largest `‖x‖` (for the rounding bounds of dot products and of
+    /// the `f32` bounds).
     max_norm: f64,
-    /// The largest `Σ_d |c_d|`, `‖x − x̂‖` and `‖x‖²` of a row (for the
-    /// `f32` bounds' rounding margin).
+    /// The largest `Σ_d |c_d|` and `‖x − x̂‖` of a row (for the `f32`
+    /// bounds' rounding margin).
     max_l1: u32,
     max_residual: f32,
-    max_sq_norm: f64,
     /// Rows that are the zero vector (no cosine: never candidates).
     zero_rows: Vec<u32>,
 }
 
-/// A query prepared for [`Int8Codes::lower_bound`].
+/// A query prepared for [`Int8Codes::lower_bounds`].
 pub(crate) struct QueryCodes {
     /// The weights rounded (`a`), and what that left (`b`).
     weights: Vec<i8>,
@@ -220,10 +226,9 @@ impl Int8Codes {
             residual.push(((res.sqrt() * (1.0 + 1e-9)) as f32).next_up());
             max_norm = max_norm.max(sq.sqrt());
             if metric == Metric::L2 {
-                sq_norms.push(sq);
+                sq_norms.push(round_down(sq));
             }
         }
-        let sq_norms_f32 = sq_norms.iter().map(|&x| round_down(x)).collect();
         Int8Codes {
             dim,
             metric,
@@ -234,9 +239,7 @@ impl Int8Codes {
             l1,
             max_residual: residual.iter().copied().fold(0.0, f32::max),
             residual,
-            max_sq_norm: sq_norms.iter().copied().fold(0.0, f64::max),
             sq_norms,
-            sq_norms_f32,
             max_norm,
             zero_rows: Vec::new(),
         }
@@ -250,8 +253,7 @@ impl Int8Codes {
                 + self.l1.capacity()
                 + self.residual.capacity())
                 * 4
-            + self.sq_norms.capacity() * 8
-            + (self.sq_norms_f32.capacity() + self.zero_rows.capacity()) * 4
+            + (self.sq_norms.capacity() + self.zero_rows.capacity()) * 4
     }
 
     /// `query` (of the codes' dimension) prepared for scoring rows.
@@ -292,21 +294,43 @@ impl Int8Codes {
         }
     }
 
-    /// A lower bound of row `row`'s ranking key for `q`, where the key is
-    /// `1 − cos` (cosine), `‖x‖² − 2 q·x` (L2: the squared distance less
-    /// `‖q‖²`) or `−q·x` (dot product).
-    #[inline]
-    pub(crate) fn lower_bound(&self, q: &QueryCodes, row: usize) -> f64 {
-        let start = row * self.dim;
-        let codes = &self.codes[start..start + self.dim];
-        let dots = dot2(&q.weights, &q.residual_weights, codes);
-        self.bound_of(q, row, dots)
+    /// Lower bounds of the rows' ranking keys for `q`, appended to `out`
+    /// as `(bound, row)`: every row in order (`rows` `None`: the scan), or
+    /// the rows given. The key is `1 − cos` (cosine), `‖x‖² − 2 q·x` (L2:
+    /// the squared distance less `‖q‖²`) or `−q·x` (dot product). Rows
+    /// that are the zero vector under cosine get an infinite bound.
+    pub(crate) fn lower_bounds(
+        &self,
+        q: &QueryCodes,
+        rows: Option<&mut dyn Iterator<Item = usize>>,
+        out: &mut Vec<(f32, u32)>,
+    ) {
+        let b = F32Bounds::new(self, q);
+        let Some(rows) = rows else {
+            return self.lower_bounds_all(q, &b, out);
+        };
+        // A filter's rows: one at a time (they are not contiguous).
+        for i in rows.filter(|&i| i < self.l1.len()) {
+            let start = i * self.dim;
+            let (x, y) = dot2(
+                &q.weights,
+                &q.residual_weights,
+                &self.codes[start..start + self.dim],
+            );
+            let bound = match self.metric {
+                Metric::L2 => self.l2_bound(&b, i, x, y),
+                Metric::Cosine if self.zero_rows.binary_search(&(i as u32)).is_ok() => {
+                    f32::INFINITY
+                }
+                Metric::Cosine | Metric::DotProduct => self.dot_bound(&b, i, x, y),
+            };
+            out.push((bound, i as u32));
+        }
     }
 
-    /// [`lower_bound`](Self::lower_bound) of every row, in row order,
-    /// appended to `out` as `(bound rounded down, row)`, skipping rows for
-    /// which `skip` says so.
-    pub(crate) fn lower_bounds_all(&self, q: &QueryCodes, out: &mut Vec<(f32, u32)>) {
+    /// Every row's bound: the scan, dispatched to its AVX2 build when the
+    /// CPU has it.
+    fn lower_bounds_all(&self, q: &QueryCodes, b: &F32Bounds, out: &mut Vec<(f32, u32)>) {
         let start = out.len();
         out.reserve(self.l1.len());
         DOTS.with(|cell| {
@@ -316,10 +340,10 @@ impl Int8Codes {
                 // SAFETY: the CPU supports AVX2 (checked just above), the
                 // only requirement of calling a `target_feature(enable =
                 // "avx2")` function; its body is safe code.
-                unsafe { self.lower_bounds_avx2(q, da, db, out) };
+                unsafe { self.lower_bounds_avx2(q, b, da, db, out) };
                 return;
             }
-            self.lower_bounds_portable(q, da, db, out);
+            self.lower_bounds_portable(q, b, da, db, out);
         });
         for &z in &self.zero_rows {
             if let Some(slot) = out.get_mut(start + z as usize) {
@@ -329,15 +353,16 @@ impl Int8Codes {
     }
 
     /// The scan, in two loops the compiler vectorises: the integer dot
-    /// products (`dot2`), then the bounds in `f32` with a rounding margin
-    /// ([`F32Bounds`]). Compiled twice on x86-64 — for the default target
-    /// (SSE2) and with AVX2, chosen at run time. Hand-written because the
-    /// SIMD crate at hand (simsimd) scores one row per call, and that
-    /// call's overhead, not memory, then bounded the scan.
+    /// products (`dot2`), then the bounds. Compiled twice on x86-64 — for
+    /// the default target (SSE2) and with AVX2, chosen at run time.
+    /// Hand-written because the SIMD crate at hand (simsimd) scores one row
+    /// per call, and that call's overhead, not memory, then bounded the
+    /// scan.
     #[inline(always)]
     fn lower_bounds_portable(
         &self,
         q: &QueryCodes,
+        b: &F32Bounds,
         da: &mut Vec<i32>,
         db: &mut Vec<i32>,
         out: &mut Vec<(f32, u32)>,
@@ -354,24 +379,17 @@ impl Int8Codes {
             da.push(x);
             db.push(y);
         }
-        let b = F32Bounds::new(self, q);
-        let rows = da
-            .len()
-            .min(db.len())
-            .min(self.l1.len())
-            .min(self.residual.len());
+        let rows = da.len().min(db.len());
+        // The metric's branch outside the loops, which then vectorise.
         match self.metric {
             Metric::L2 => {
                 for i in 0..rows {
-                    let (est, err) = b.estimate(da[i], db[i], self.residual[i], self.l1[i]);
-                    let sq = self.sq_norms_f32.get(i).copied().unwrap_or(0.0);
-                    out.push((sq - 2.0 * est - 2.0 * err - b.slack, i as u32));
+                    out.push((self.l2_bound(b, i, da[i], db[i]), i as u32));
                 }
             }
             Metric::Cosine | Metric::DotProduct => {
                 for i in 0..rows {
-                    let (est, err) = b.estimate(da[i], db[i], self.residual[i], self.l1[i]);
-                    out.push((b.base - est - err - b.slack, i as u32));
+                    out.push((self.dot_bound(b, i, da[i], db[i]), i as u32));
                 }
             }
         }
@@ -382,33 +400,26 @@ impl Int8Codes {
     fn lower_bounds_avx2(
         &self,
         q: &QueryCodes,
+        b: &F32Bounds,
         da: &mut Vec<i32>,
         db: &mut Vec<i32>,
         out: &mut Vec<(f32, u32)>,
     ) {
-        self.lower_bounds_portable(q, da, db, out);
+        self.lower_bounds_portable(q, b, da, db, out);
     }
 
-    /// The bound from the row's two integer dot products.
+    /// The L2 key's bound of row `i` from its dot products `x`, `y`.
     #[inline(always)]
-    fn bound_of(&self, q: &QueryCodes, row: usize, (a, b): (i32, i32)) -> f64 {
-        let estimate = q.q_dot_offset + f64::from(a) * q.inv_t + f64::from(b) * q.inv_u;
-        let vector_error = q
-            .vector_error
-            .min(q.used_norm * f64::from(self.residual[row]));
-        // Both roundings, plus a margin for the f64 arithmetic itself.
-        let error = (vector_error + 0.5 * f64::from(self.l1[row]) * q.inv_u) * (1.0 + 1e-9)
-            + 1e-12 * (estimate.abs() + q.vector_error);
-        match self.metric {
-            Metric::DotProduct => -estimate - error,
-            Metric::L2 => self.sq_norms[row] - 2.0 * estimate - 2.0 * error,
-            Metric::Cosine => {
-                // The unit rows were rounded to f32 before coding: half an
-                // ulp per value, at most `dim` ulps in the cosine.
-                let unit_rounding = (self.dim as f64 + 4.0) * f64::from(f32::EPSILON);
-                1.0 - estimate - error - unit_rounding
-            }
-        }
+    fn l2_bound(&self, b: &F32Bounds, i: usize, x: i32, y: i32) -> f32 {
+        let (est, err) = b.estimate(x, y, self.residual[i], self.l1[i]);
+        self.sq_norms[i] - 2.0 * est - 2.0 * err - b.slack
+    }
+
+    /// The cosine or dot-product key's bound of row `i`.
+    #[inline(always)]
+    fn dot_bound(&self, b: &F32Bounds, i: usize, x: i32, y: i32) -> f32 {
+        let (est, err) = b.estimate(x, y, self.residual[i], self.l1[i]);
+        b.base - est - err - b.slack
     }
 
     /// An upper bound of the exact key of a row that sqlite-vec's scalar
@@ -461,7 +472,7 @@ fn int8_scaled(values: &[f64]) -> (Vec<i8>, f64, Vec<f64>) {
 }
 
 /// `x` as an `f32` no greater than `x` (a lower bound stays one).
-pub(crate) fn round_down(x: f64) -> f32 {
+fn round_down(x: f64) -> f32 {
     let y = x as f32;
     if f64::from(y) > x {
         y.next_down()
@@ -470,10 +481,12 @@ pub(crate) fn round_down(x: f64) -> f32 {
     }
 }
 
+/// The longest rows [`dot2`] sums exactly in `i32`.
+pub(crate) const MAX_DIM: usize = (i32::MAX / (127 * 127)) as usize;
+
 /// `(Σ a_d c_d, Σ b_d c_d)`: both weight vectors against one row's codes,
-/// the codes read once. Exact: |a_d c_d| ≤ 127², and rows are far shorter
-/// than `i32::MAX / 127²` dimensions (the writer caps dimensions well
-/// below it).
+/// the codes read once. Exact: |a_d c_d| ≤ 127², and codes are built only
+/// for rows of at most [`MAX_DIM`] dimensions.
 #[inline(always)]
 fn dot2(a: &[i8], b: &[i8], c: &[i8]) -> (i32, i32) {
     // Wrapping operations (that never wrap, see above): the debug
