@@ -371,9 +371,9 @@ pub async fn build_at(
             opts.strategy = StrategyConfig::Cluster {
                 centroids: Some(centroids),
             };
-            BuildPlan::create(location, dim, &opts).await?
+            BuildPlan::for_new_run(location, dim, &opts)?
         }
-        _ => BuildPlan::create(location, dim, opts).await?,
+        _ => BuildPlan::for_new_run(location, dim, opts)?,
     };
     timings.train_ms = ms(t);
 

@@ -132,6 +132,20 @@ impl BuildPlan {
         opts: &WriterOptions,
     ) -> Result<BuildPlan> {
         validate(opts)?;
+        let plan = BuildPlan::for_new_run(location, dim, opts)?;
+        if opts.run_id.is_some() {
+            check_new_run(&plan.location, plan.run_id()).await?;
+        }
+        Ok(plan)
+    }
+
+    /// [`create`](Self::create) once `opts` are validated and a chosen run
+    /// id is known to be new.
+    pub(super) fn for_new_run(
+        location: SnapshotLocation,
+        dim: usize,
+        opts: &WriterOptions,
+    ) -> Result<BuildPlan> {
         if dim == 0 {
             return Err(Error::InvalidArgument("vectors have dimension 0".into()));
         }
@@ -153,9 +167,6 @@ impl BuildPlan {
             StrategyConfig::Explicit | StrategyConfig::Cel(_) => RoutingArtefacts::none(),
         };
         let run_id = opts.run_id.clone().unwrap_or_else(uuid4);
-        if opts.run_id.is_some() {
-            check_new_run(&location, &run_id).await?;
-        }
         let manifest = manifest_template(&location, &run_id, dim, opts, &artefacts);
         BuildPlan::assemble(
             location,
@@ -411,8 +422,10 @@ impl BuildPlan {
     /// `_CURRENT` is untouched; a failure in checking the entries removes
     /// nothing (write the missing shards and publish again).
     pub async fn publish(&self, entries: Vec<ShardEntry>) -> Result<Published> {
-        let entries = self.check_entries(entries).await?;
-        self.remove_unnamed_attempts(&entries).await;
+        // One listing of the run's shards serves the check and the clean-up.
+        let stored = self.shard_objects().await?;
+        let entries = self.check_entries(entries, &stored)?;
+        self.remove_unnamed_attempts(&entries, &stored).await;
         let published = self.publish_checked(&entries).await;
         match published {
             Ok(p) => Ok(p),
@@ -453,12 +466,19 @@ impl BuildPlan {
 
     /// Entries sorted by shard: in range, one per shard, and each
     /// attempt's objects in the store adding up to the entry's bytes.
-    async fn check_entries(&self, mut entries: Vec<ShardEntry>) -> Result<Vec<ShardEntry>> {
+    fn check_entries(
+        &self,
+        mut entries: Vec<ShardEntry>,
+        objects: &[ShardObject],
+    ) -> Result<Vec<ShardEntry>> {
         if entries.is_empty() {
             return Err(Error::input("shard entries", None, "no records"));
         }
         entries.sort_by_key(|e| e.db_id);
-        let stored = self.stored_attempts().await?;
+        let mut stored: BTreeMap<(ShardId, u32), u64> = BTreeMap::new();
+        for o in objects {
+            *stored.entry(o.attempt).or_insert(0) += o.size;
+        }
         let mut seen = BTreeSet::new();
         for e in &entries {
             let fail = |reason: String| Error::ShardEntry {
@@ -493,33 +513,25 @@ impl BuildPlan {
         Ok(entries)
     }
 
-    /// Bytes stored per (shard, attempt) of this run: one listing of the
-    /// run's shards folder.
-    async fn stored_attempts(&self) -> Result<BTreeMap<(ShardId, u32), u64>> {
-        let mut out = BTreeMap::new();
-        for (key, size) in self.location.list(&run_dirs(self.run_id())[0]).await? {
-            if let Some(at) = shard_attempt_of(self.run_id(), &key) {
-                *out.entry(at).or_insert(0) += size;
-            }
-        }
-        Ok(out)
+    /// This run's shard objects: one listing of the run's shards folder.
+    async fn shard_objects(&self) -> Result<Vec<ShardObject>> {
+        let listed = self.location.list(&run_dirs(self.run_id())[0]).await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|(key, size)| {
+                let attempt = shard_attempt_of(self.run_id(), &key)?;
+                Some(ShardObject { key, attempt, size })
+            })
+            .collect())
     }
 
     /// Removes the attempts of this run that no entry names (failed or
     /// retried tasks), best effort.
-    async fn remove_unnamed_attempts(&self, entries: &[ShardEntry]) {
+    async fn remove_unnamed_attempts(&self, entries: &[ShardEntry], objects: &[ShardObject]) {
         let named: BTreeSet<(ShardId, u32)> =
             entries.iter().map(|e| (e.db_id, e.attempt)).collect();
-        let root = run_dirs(self.run_id())[0].clone();
-        let Ok(objects) = self.location.list(&root).await else {
-            return;
-        };
-        for (key, _) in objects {
-            if let Some(at) = shard_attempt_of(self.run_id(), &key) {
-                if !named.contains(&at) {
-                    self.delete(&key, "an unpublished attempt").await;
-                }
-            }
+        for o in objects.iter().filter(|o| !named.contains(&o.attempt)) {
+            self.delete(&o.key, "an unpublished attempt").await;
         }
     }
 
@@ -669,6 +681,14 @@ fn plan_error(reason: impl Into<String>) -> Error {
     Error::Plan {
         reason: reason.into(),
     }
+}
+
+/// An object of the run's shards folder.
+struct ShardObject {
+    key: String,
+    /// Its shard and attempt.
+    attempt: (ShardId, u32),
+    size: u64,
 }
 
 /// The parts of [`BuildPlan::to_bytes`].
