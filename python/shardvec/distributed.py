@@ -38,13 +38,15 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ._shardvec import BuildPlan, train_centroids
+from ._shardvec import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_SEED,
+    DEFAULT_TRAIN_SAMPLE,
+    BuildPlan,
+    train_centroids,
+)
 
 __all__ = ["as_matrix", "build_dask", "build_ray", "sample_partition", "split_partition", "write_pieces"]
-
-DEFAULT_TRAIN_SAMPLE = 100_000
-DEFAULT_SEED = 42
-DEFAULT_MAX_ITER = 100
 
 
 def as_matrix(vectors: Any) -> np.ndarray:

@@ -45,6 +45,11 @@ fn _shardvec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(writer::build, m)?)?;
     m.add_class::<plan::BuildPlan>()?;
     m.add_function(wrap_pyfunction!(plan::train_centroids, m)?)?;
+    // The writer's training defaults, for `shardvec.distributed`.
+    use shardvec::writer::train;
+    m.add("DEFAULT_TRAIN_SAMPLE", train::DEFAULT_TRAIN_SAMPLE)?;
+    m.add("DEFAULT_SEED", train::DEFAULT_SEED)?;
+    m.add("DEFAULT_MAX_ITER", train::DEFAULT_MAX_ITER)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

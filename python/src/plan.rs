@@ -275,7 +275,9 @@ impl BuildPlan {
 /// CLUSTER centroids: k-means (the library's, seeded) on `sample`
 /// (`[n, dim]`, n ≥ num_dbs), as a float32 `[num_dbs, dim]` array.
 #[pyfunction]
-#[pyo3(signature = (sample, num_dbs, *, metric="l2", seed=42, max_iter=100))]
+#[pyo3(signature = (
+    sample, num_dbs, *, metric="l2", seed=train::DEFAULT_SEED, max_iter=train::DEFAULT_MAX_ITER
+))]
 pub fn train_centroids<'py>(
     py: Python<'py>,
     sample: &Bound<'py, PyAny>,
