@@ -76,8 +76,9 @@ enum SqliteScan {
     /// Vectors held in memory and scanned with SIMD kernels (dim x 4 bytes
     /// per vector of each open shard).
     Memory,
-    /// As memory, plus int8 codes (dim bytes per vector) that select the
-    /// candidates: the same answers, fewer bytes scanned.
+    /// Int8 codes (dim bytes per vector) select the candidates, rescored
+    /// from the memory-mapped file: the same answers, fewer bytes scanned
+    /// and held.
     Quantized,
     /// sqlite-vec's own KNN query over the file; no extra memory.
     Extension,

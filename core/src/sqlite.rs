@@ -270,6 +270,22 @@ impl<'a> Database<'a> {
     /// Walks the table b-tree rooted at `root` in key order and calls `f`
     /// with each row's rowid and decoded record.
     pub fn scan(&self, root: u32, mut f: impl FnMut(i64, Vec<Value>) -> Result<()>) -> Result<()> {
+        self.scan_extents(root, |rowid, payload| {
+            let record = payload.to_vec(self.data);
+            f(rowid, parse_record(&record, payload.page)?)
+        })
+    }
+
+    /// Walks the table b-tree rooted at `root` in key order and calls `f`
+    /// with each row's rowid and where its payload lies in the image,
+    /// without copying it: a reader of large payloads (a sqlite-vec
+    /// chunk's vectors) reads the parts it needs in place
+    /// ([`PayloadExtents::read_at`]).
+    pub fn scan_extents(
+        &self,
+        root: u32,
+        mut f: impl FnMut(i64, PayloadExtents) -> Result<()>,
+    ) -> Result<()> {
         // Depth-first with an explicit stack; `visits` bounds the work on
         // images whose child pointers form a cycle. Every payload byte is
         // stored once in the image, so the payloads of one scan cannot add up
@@ -301,8 +317,8 @@ impl<'a> Database<'a> {
                     let ptrs = hdr + 8;
                     for i in 0..ncells {
                         let off = usize::from(be16(page, ptrs + 2 * i, pgno)?);
-                        let (rowid, record) = self.leaf_cell(page, pgno, off, &mut budget)?;
-                        f(rowid, parse_record(&record, pgno)?)?;
+                        let (rowid, payload) = self.leaf_cell(pgno, off, &mut budget)?;
+                        f(rowid, payload)?;
                     }
                 }
                 0x05 => {
@@ -333,15 +349,17 @@ impl<'a> Database<'a> {
         Ok(())
     }
 
-    /// Decodes a table-leaf cell at `off`: rowid and the full payload
-    /// (following the overflow chain when the payload spills).
+    /// Decodes a table-leaf cell at `off` of page `pgno`: its rowid and
+    /// where its payload lies (the local part, then the overflow chain
+    /// when the payload spills).
     fn leaf_cell(
         &self,
-        page: &'a [u8],
         pgno: u32,
         off: usize,
         budget: &mut usize,
-    ) -> Result<(i64, Vec<u8>)> {
+    ) -> Result<(i64, PayloadExtents)> {
+        let page = self.page(pgno)?;
+        let page_start = (pgno as usize - 1) * self.page_size;
         let (payload_len, n1) = varint(page, off, pgno)?;
         let (rowid, n2) = varint(page, off + n1, pgno)?;
         let start = off + n1 + n2;
@@ -372,15 +390,23 @@ impl<'a> Database<'a> {
                 min_local
             }
         };
-        let local_bytes = page
-            .get(start..start + local)
-            .ok_or_else(|| Error::corrupt(pgno, "cell payload runs past the page"))?;
-        let mut payload = Vec::with_capacity(payload_len);
-        payload.extend_from_slice(local_bytes);
+        if page.get(start..start + local).is_none() {
+            return Err(Error::corrupt(pgno, "cell payload runs past the page"));
+        }
+        let mut payload = PayloadExtents {
+            len: payload_len,
+            page: pgno,
+            pieces: vec![Piece {
+                at: 0,
+                image: page_start + start,
+                len: local,
+            }],
+        };
         if local < payload_len {
             let mut next = be32(page, start + local, pgno)?;
             let mut hops: u32 = 0;
-            while payload.len() < payload_len {
+            let mut have = local;
+            while have < payload_len {
                 hops += 1;
                 if next == 0 || hops > self.page_count {
                     return Err(Error::corrupt(
@@ -389,12 +415,142 @@ impl<'a> Database<'a> {
                     ));
                 }
                 let ov = self.page(next)?;
-                let take = (payload_len - payload.len()).min(u - 4);
-                payload.extend_from_slice(&ov[4..4 + take]);
+                // Each overflow page: the next page's number, then content.
+                let take = (payload_len - have).min(u - 4);
+                payload.pieces.push(Piece {
+                    at: have,
+                    image: (next as usize - 1) * self.page_size + 4,
+                    len: take,
+                });
+                have += take;
                 next = be32(ov, 0, next)?;
             }
         }
         Ok((rowid as i64, payload))
+    }
+}
+
+/// Where one row's payload lies in a database image: its byte ranges in
+/// payload order (the cell's local part, then each overflow page's
+/// content), from [`Database::scan_extents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadExtents {
+    len: usize,
+    /// The leaf page of the cell (for errors).
+    page: u32,
+    /// Non-empty; `pieces[i].at` is the sum of the lengths before it.
+    pieces: Vec<Piece>,
+}
+
+/// One contiguous part of a payload: payload bytes `at..at + len` are
+/// image bytes `image..image + len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    at: usize,
+    image: usize,
+    len: usize,
+}
+
+impl PayloadExtents {
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The leaf page holding the cell.
+    pub fn page(&self) -> u32 {
+        self.page
+    }
+
+    /// Bytes this description holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.pieces.capacity() * core::mem::size_of::<Piece>()
+    }
+
+    /// Copies payload bytes `at..at + out.len()` out of `image` (the bytes
+    /// the [`Database`] was opened on); `false` if they are not all in the
+    /// payload and the image.
+    pub fn read_at(&self, image: &[u8], at: usize, out: &mut [u8]) -> bool {
+        match at.checked_add(out.len()) {
+            Some(end) if end <= self.len => {}
+            _ => return false,
+        }
+        // The pieces are in payload order: the first one ending after `at`.
+        let mut i = self.pieces.partition_point(|p| p.at + p.len <= at);
+        let mut done = 0;
+        while done < out.len() {
+            let Some(p) = self.pieces.get(i) else {
+                return false;
+            };
+            let from = at + done - p.at;
+            let take = (p.len - from).min(out.len() - done);
+            let Some(src) = image.get(p.image + from..p.image + from + take) else {
+                return false;
+            };
+            out[done..done + take].copy_from_slice(src);
+            done += take;
+            i += 1;
+        }
+        true
+    }
+
+    /// The whole payload, copied out of `image` (the bytes the
+    /// [`Database`] was opened on, which hold every piece: the scan
+    /// checked them).
+    pub fn to_vec(&self, image: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for p in &self.pieces {
+            if let Some(src) = image.get(p.image..p.image + p.len) {
+                out.extend_from_slice(src);
+            }
+        }
+        out
+    }
+
+    /// Where column `column` of the record this payload holds lies:
+    /// `(payload offset, length)`, read from the record header alone;
+    /// `None` if the record has fewer columns.
+    pub fn column_span(&self, image: &[u8], column: usize) -> Result<Option<(usize, usize)>> {
+        let pgno = self.page;
+        let mut first = [0u8; 9];
+        let n = self.len.min(first.len());
+        if !self.read_at(image, 0, &mut first[..n]) {
+            return Err(Error::corrupt(pgno, "record header out of bounds"));
+        }
+        let (hdr_len, _) = varint(&first[..n], 0, pgno)?;
+        let hdr_len = usize::try_from(hdr_len)
+            .ok()
+            .filter(|&h| h <= self.len)
+            .ok_or_else(|| Error::corrupt(pgno, "record header length out of bounds"))?;
+        let mut header = vec![0u8; hdr_len];
+        if !self.read_at(image, 0, &mut header) {
+            return Err(Error::corrupt(pgno, "record header out of bounds"));
+        }
+        let (_, mut pos) = varint(&header, 0, pgno)?;
+        if hdr_len < pos {
+            return Err(Error::corrupt(pgno, "record header length out of bounds"));
+        }
+        let mut body = hdr_len;
+        let mut index = 0;
+        while pos < hdr_len {
+            let (st, n) = varint(&header, pos, pgno)?;
+            pos += n;
+            let len = serial_len(st, pgno)?;
+            if body.checked_add(len).is_none_or(|end| end > self.len) {
+                return Err(Error::corrupt(pgno, "record value runs past the payload"));
+            }
+            if index == column {
+                return Ok(Some((body, len)));
+            }
+            body += len;
+            index += 1;
+        }
+        Ok(None)
     }
 }
 
@@ -448,52 +604,50 @@ pub fn parse_record(rec: &[u8], pgno: u32) -> Result<Vec<Value>> {
     Ok(values)
 }
 
-fn decode_value(st: u64, rec: &[u8], at: usize, pgno: u32) -> Result<(Value, usize)> {
-    let int = |len: usize| -> Result<(Value, usize)> {
-        let bytes = rec
-            .get(at..at + len)
-            .ok_or_else(|| Error::corrupt(pgno, "record value runs past the payload"))?;
-        // Sign-extend a big-endian two's-complement integer of `len` bytes.
-        let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
-        for &b in bytes {
-            v = (v << 8) | i64::from(b);
-        }
-        Ok((Value::Integer(v), len))
-    };
+/// Bytes a value of serial type `st` takes in a record's body.
+fn serial_len(st: u64, pgno: u32) -> Result<usize> {
     match st {
-        0 => Ok((Value::Null, 0)),
-        1 => int(1),
-        2 => int(2),
-        3 => int(3),
-        4 => int(4),
-        5 => int(6),
-        6 => int(8),
-        7 => {
-            let bytes = rec
-                .get(at..at + 8)
-                .ok_or_else(|| Error::corrupt(pgno, "record value runs past the payload"))?;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(bytes);
-            Ok((Value::Real(f64::from_be_bytes(a)), 8))
-        }
-        8 => Ok((Value::Integer(0), 0)),
-        9 => Ok((Value::Integer(1), 0)),
+        0 | 8 | 9 => Ok(0),
+        1..=4 => Ok(st as usize),
+        5 => Ok(6),
+        6 | 7 => Ok(8),
         10 | 11 => Err(Error::corrupt(pgno, format!("reserved serial type {st}"))),
         n => {
-            let len = usize::try_from((n - 12) / 2)
-                .map_err(|_| Error::corrupt(pgno, "record value too long"))?;
-            let bytes = rec
-                .get(at..at.saturating_add(len))
-                .ok_or_else(|| Error::corrupt(pgno, "record value runs past the payload"))?;
-            if n % 2 == 0 {
-                Ok((Value::Blob(bytes.to_vec()), len))
-            } else {
-                let s = core::str::from_utf8(bytes)
-                    .map_err(|_| Error::corrupt(pgno, "TEXT value is not valid UTF-8"))?;
-                Ok((Value::Text(s.to_string()), len))
-            }
+            usize::try_from((n - 12) / 2).map_err(|_| Error::corrupt(pgno, "record value too long"))
         }
     }
+}
+
+fn decode_value(st: u64, rec: &[u8], at: usize, pgno: u32) -> Result<(Value, usize)> {
+    let len = serial_len(st, pgno)?;
+    let bytes = rec
+        .get(at..at.saturating_add(len))
+        .ok_or_else(|| Error::corrupt(pgno, "record value runs past the payload"))?;
+    let value = match st {
+        0 => Value::Null,
+        1..=6 => {
+            // Sign-extend a big-endian two's-complement integer.
+            let mut v: i64 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+            for &b in bytes {
+                v = (v << 8) | i64::from(b);
+            }
+            Value::Integer(v)
+        }
+        7 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(bytes);
+            Value::Real(f64::from_be_bytes(a))
+        }
+        8 => Value::Integer(0),
+        9 => Value::Integer(1),
+        n if n % 2 == 0 => Value::Blob(bytes.to_vec()),
+        _ => {
+            let s = core::str::from_utf8(bytes)
+                .map_err(|_| Error::corrupt(pgno, "TEXT value is not valid UTF-8"))?;
+            Value::Text(s.to_string())
+        }
+    };
+    Ok((value, len))
 }
 
 // ---------------------------------------------------------------------------

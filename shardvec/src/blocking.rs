@@ -132,6 +132,11 @@ impl ShardedVectorReader {
         self.inner.manifest_ref()
     }
 
+    /// See [`AsyncShardedVectorReader::resident_bytes`].
+    pub fn resident_bytes(&self) -> usize {
+        self.inner.resident_bytes()
+    }
+
     /// See [`AsyncShardedVectorReader::health`].
     pub fn health(&self, staleness: Option<Duration>) -> Health {
         self.inner.health(staleness)

@@ -1,9 +1,12 @@
 //! Exact search over vectors held in memory, with simsimd's SIMD kernels.
 //!
-//! [`FlatVectors`] is one shard's vectors, row-major. It serves two
-//! callers: sqlite-vec shards searched in memory
-//! ([`SqliteVecScan::InMemory`](crate::backend::sqlite_vec::SqliteVecScan::InMemory))
-//! and the floor of `shardvec bench` (`shardvec_cli::bench::floor`).
+//! [`FlatVectors`] is one shard's vectors, row-major (or, once int8 codes
+//! are built, the codes and a [`RowSource`] for the rows). It serves
+//! sqlite-vec shards searched in memory
+//! ([`SqliteVecScan::InMemory`](crate::backend::sqlite_vec::SqliteVecScan::InMemory),
+//! [`SqliteVecScan::Quantized`](crate::backend::sqlite_vec::SqliteVecScan::Quantized)),
+//! LanceDB shards searched exactly, and the floor of `shardvec bench`
+//! (`shardvec_cli::bench::floor`).
 //!
 //! A search runs in two passes:
 //!
@@ -20,6 +23,13 @@
 //! bound* is smallest; the answer is accepted only when the bound proves
 //! that no other row can enter the top-k, and otherwise the `f32` select
 //! pass runs. The codes change the speed of a search, never its answer.
+//! Once the codes are built, [`FlatVectors::read_rows_from`] can drop the
+//! `f32` copy: the rows the rescore pass needs are then read from a
+//! [`RowSource`] (a sqlite-vec shard's memory-mapped file), so the memory
+//! held is the codes' (about a quarter of the vectors) instead of the
+//! vectors plus codes. The rare searches the bound cannot serve (a zero
+//! query under cosine) then run the `f32` select over the source, one row
+//! copy at a time: slower, the same answer.
 //!
 //! The scores are therefore bit-identical to the ones sqlite-vec reports
 //! (`1 - cos`, plain Euclidean distance), not merely close: near
@@ -77,13 +87,30 @@ pub enum Scores {
     Lance,
 }
 
-/// One shard's vectors in memory.
+/// Rows held elsewhere than in a [`FlatVectors`]' own `f32` copy (a
+/// memory-mapped shard file), read one at a time by the rescore pass.
+pub trait RowSource: std::fmt::Debug + Send + Sync {
+    /// Copies row `row` (`out.len()` floats, the dimension) into `out`;
+    /// `false` if there is no such row.
+    fn read(&self, row: usize, out: &mut [f32]) -> bool;
+    /// Bytes of memory the source holds (not the file it reads).
+    fn heap_bytes(&self) -> usize;
+}
+
+/// One shard's vectors: in memory, or as int8 codes with the rows read
+/// from a [`RowSource`].
 #[derive(Debug, Clone)]
 pub struct FlatVectors {
     dim: usize,
     metric: Metric,
     scores: Scores,
+    /// Row-major vectors; empty once [`source`](Self::source) is set.
     data: Vec<f32>,
+    /// Rows held.
+    rows: usize,
+    /// Where rows are read once the `f32` copy is dropped
+    /// ([`read_rows_from`](FlatVectors::read_rows_from)).
+    source: Option<std::sync::Arc<dyn RowSource>>,
     /// Euclidean norm of each row (cosine only).
     norms: Vec<f32>,
     /// Int8 codes for the select pass ([`quantize`](Self::quantize)).
@@ -98,6 +125,8 @@ impl FlatVectors {
             metric,
             scores: Scores::SqliteVec,
             data: Vec::new(),
+            rows: 0,
+            source: None,
             norms: Vec::new(),
             codes: None,
         }
@@ -118,12 +147,13 @@ impl FlatVectors {
     }
 
     /// Appends one vector; `false` (and nothing added) if its length is not
-    /// the dimension.
+    /// the dimension, or once rows are read from a source.
     pub fn push(&mut self, v: &[f32]) -> bool {
-        if v.len() != self.dim {
+        if v.len() != self.dim || self.source.is_some() {
             return false;
         }
         self.data.extend_from_slice(v);
+        self.rows += 1;
         if self.metric == Metric::Cosine {
             self.norms.push(norm(v));
         }
@@ -135,11 +165,17 @@ impl FlatVectors {
     /// Builds int8 codes of the vectors held, for a faster select pass of
     /// the same answers (see the module docs). Call it once every vector
     /// is pushed: a later push drops the codes. Only the sqlite-vec scores
-    /// use them.
+    /// use them; once rows are read from a source, the codes stay as they
+    /// are.
     pub fn quantize(&mut self) {
         // Longer rows would overflow the codes' integer sums: they keep
         // the `f32` select.
-        if self.scores == Scores::SqliteVec && self.dim > 0 && self.dim <= MAX_DIM {
+        // Rows read from a source already have their codes.
+        if self.scores == Scores::SqliteVec
+            && self.dim > 0
+            && self.dim <= MAX_DIM
+            && self.source.is_none()
+        {
             self.codes = Some(Int8Codes::build(&self.data, self.dim, self.metric));
         }
     }
@@ -149,20 +185,56 @@ impl FlatVectors {
         self.codes.is_some()
     }
 
+    /// Drops the `f32` copy: from now on rows are read from `source`,
+    /// which must hold every row bit for bit (checked here, one pass over
+    /// the rows). Only with int8 codes ([`quantize`](Self::quantize)),
+    /// which keep the select pass off the source; without them, or if
+    /// any row differs, nothing changes and `false` is returned.
+    pub fn read_rows_from(&mut self, source: std::sync::Arc<dyn RowSource>) -> bool {
+        if self.codes.is_none() || self.source.is_some() {
+            return false;
+        }
+        let mut buf = vec![0f32; self.dim];
+        let same = self
+            .data
+            .chunks_exact(self.dim.max(1))
+            .enumerate()
+            .all(|(i, row)| {
+                source.read(i, &mut buf)
+                    && row
+                        .iter()
+                        .zip(&buf)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+            });
+        if !same {
+            return false;
+        }
+        self.data = Vec::new();
+        self.source = Some(source);
+        true
+    }
+
+    /// Whether rows are read from a [`RowSource`] rather than held.
+    pub fn reads_rows_from_source(&self) -> bool {
+        self.source.is_some()
+    }
+
     /// Vectors held.
     pub fn len(&self) -> usize {
-        self.data.len().checked_div(self.dim).unwrap_or(0)
+        self.rows
     }
 
     /// Whether no vector is held.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.rows == 0
     }
 
-    /// Bytes held.
+    /// Bytes held (a [`RowSource`]'s own memory included, not the file it
+    /// reads).
     pub fn heap_bytes(&self) -> usize {
         (self.data.capacity() + self.norms.capacity()) * std::mem::size_of::<f32>()
             + self.codes.as_ref().map_or(0, Int8Codes::heap_bytes)
+            + self.source.as_ref().map_or(0, |s| s.heap_bytes())
     }
 
     /// The exact top-`k` rows for `query` as `(score, row)`, best first,
@@ -193,11 +265,16 @@ impl FlatVectors {
 
     /// The candidates scored exactly, best first, cut to `k`.
     fn rescore(&self, query: &[f32], candidates: Vec<(f32, u32)>, k: usize) -> Vec<(f32, u32)> {
-        let mut exact: Vec<(f32, u32)> = candidates
-            .into_iter()
-            .filter_map(|(_, row)| Some((self.exact(query, self.row(row as usize)?), row)))
-            .filter(|x| !x.0.is_nan())
-            .collect();
+        let mut buf = vec![0f32; self.dim];
+        let mut exact: Vec<(f32, u32)> = Vec::with_capacity(candidates.len());
+        for (_, row) in candidates {
+            if let Some(v) = self.row_in(row as usize, &mut buf) {
+                let d = self.exact(query, v);
+                if !d.is_nan() {
+                    exact.push((d, row));
+                }
+            }
+        }
         exact.sort_by(|a, b| total_order(a.0, b.0).then(a.1.cmp(&b.1)));
         exact.truncate(k);
         exact
@@ -261,10 +338,23 @@ impl FlatVectors {
         })
     }
 
-    /// The vector of `row`.
-    pub fn row(&self, row: usize) -> Option<&[f32]> {
-        let start = row.checked_mul(self.dim)?;
-        self.data.get(start..start.checked_add(self.dim)?)
+    /// The vector of `row`, copied.
+    pub fn row_to_vec(&self, row: usize) -> Option<Vec<f32>> {
+        let mut buf = vec![0f32; self.dim];
+        Some(self.row_in(row, &mut buf)?.to_vec())
+    }
+
+    /// The vector of `row`: in the `f32` copy, or read from the source
+    /// into `buf` (of the dimension).
+    #[inline]
+    fn row_in<'a>(&'a self, row: usize, buf: &'a mut [f32]) -> Option<&'a [f32]> {
+        match &self.source {
+            None => {
+                let start = row.checked_mul(self.dim)?;
+                self.data.get(start..start.checked_add(self.dim)?)
+            }
+            Some(source) => source.read(row, buf).then_some(&*buf),
+        }
     }
 
     /// The reported distance of `v` to `query`.
@@ -287,17 +377,20 @@ impl FlatVectors {
         if self.dim == 0 || query.len() != self.dim {
             return best.into_sorted();
         }
-        let vectors = rows.filter_map(|i| Some((i, self.row(i)?)));
+        let mut buf = vec![0f32; self.dim];
         match self.metric {
             Metric::Cosine => {
                 let qn = norm(query);
-                for (i, v) in vectors {
+                for i in rows {
                     let vn = self.norms.get(i).copied().unwrap_or(0.0);
                     // A zero vector has no cosine (the rescore makes it NaN
                     // and drops it): never let it take a candidate's place.
                     if vn == 0.0 {
                         continue;
                     }
+                    let Some(v) = self.row_in(i, &mut buf) else {
+                        continue;
+                    };
                     let d = match <f32 as SpatialSimilarity>::dot(query, v) {
                         _ if qn == 0.0 => 1.0,
                         Some(dot) => (1.0 - dot / (f64::from(qn) * f64::from(vn))) as f32,
@@ -307,14 +400,20 @@ impl FlatVectors {
                 }
             }
             Metric::L2 => {
-                for (i, v) in vectors {
+                for i in rows {
+                    let Some(v) = self.row_in(i, &mut buf) else {
+                        continue;
+                    };
                     let d = <f32 as SpatialSimilarity>::l2sq(query, v)
                         .map_or(f32::NAN, |d| d.max(0.0).sqrt() as f32);
                     best.offer(d, i as u32);
                 }
             }
             Metric::DotProduct => {
-                for (i, v) in vectors {
+                for i in rows {
+                    let Some(v) = self.row_in(i, &mut buf) else {
+                        continue;
+                    };
                     let d =
                         <f32 as SpatialSimilarity>::dot(query, v).map_or(f32::NAN, |d| -d as f32);
                     best.offer(d, i as u32);
@@ -659,5 +758,72 @@ mod tests {
         assert_eq!(got[0].1, 1);
         assert!(got[0].0.abs() < 1e-6);
         assert!(sqlite_vec_score(Metric::Cosine, &[2.0, 2.0], &[0.0, 0.0]).is_nan());
+    }
+
+    /// Rows served by the test: a copy of the vectors.
+    #[derive(Debug)]
+    struct Rows(Vec<Vec<f32>>);
+
+    impl RowSource for Rows {
+        fn read(&self, row: usize, out: &mut [f32]) -> bool {
+            match self.0.get(row) {
+                Some(v) if v.len() == out.len() => {
+                    out.copy_from_slice(v);
+                    true
+                }
+                _ => false,
+            }
+        }
+        fn heap_bytes(&self) -> usize {
+            0
+        }
+    }
+
+    /// Dropping the `f32` copy for a row source changes no answer (the
+    /// int8 pass and the `f32` fallback, which a zero query takes under
+    /// cosine, both read the source), frees the copy, and is refused
+    /// without codes or when the source differs from the copy by one bit.
+    #[test]
+    fn rows_read_from_a_source_answer_as_the_copy_did() {
+        let dim = 24;
+        let data = blobs(1_500, dim, 5, 41);
+        let mut queries = blobs(12, dim, 5, 42);
+        queries.push(vec![0.0; dim]);
+        queries.push(data[99].clone());
+        for metric in [Metric::Cosine, Metric::L2, Metric::DotProduct] {
+            let mut flat = FlatVectors::new(dim, metric);
+            data.iter().for_each(|v| assert!(flat.push(v)));
+            let mut plain = flat.clone();
+            assert!(!plain.read_rows_from(std::sync::Arc::new(Rows(data.clone()))));
+            flat.quantize();
+            let before: Vec<Vec<(f32, u32)>> = queries
+                .iter()
+                .flat_map(|q| [1, 10, 100].map(|k| flat.top_k(q, k)))
+                .collect();
+            let mut altered = data.clone();
+            altered[700][3] = f32::from_bits(altered[700][3].to_bits() ^ 1);
+            assert!(!flat.read_rows_from(std::sync::Arc::new(Rows(altered))));
+            assert!(!flat.reads_rows_from_source());
+            let held = flat.heap_bytes();
+            assert!(flat.read_rows_from(std::sync::Arc::new(Rows(data.clone()))));
+            assert!(flat.reads_rows_from_source());
+            assert!(
+                flat.heap_bytes() + data.len() * dim * 4 <= held,
+                "{metric:?}"
+            );
+            let after: Vec<Vec<(f32, u32)>> = queries
+                .iter()
+                .flat_map(|q| [1, 10, 100].map(|k| flat.top_k(q, k)))
+                .collect();
+            assert_eq!(before, after, "{metric:?}");
+            let want = exhaustive(metric, &data, &queries[0]);
+            assert_eq!(after[1], want[..10], "{metric:?}");
+            assert_eq!(flat.row_to_vec(5).as_deref(), Some(&data[5][..]));
+            assert!(
+                !flat.push(&data[0]),
+                "no rows added once read from a source"
+            );
+            assert_eq!(flat.len(), data.len());
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Int8 codes of a shard's vectors: the select pass of the quantized
-//! in-memory scan, with an error bound that keeps answers exact.
+//! scan, with an error bound that keeps answers exact.
 //!
 //! Scanning `f32` vectors is bound by memory bandwidth; the codes are a
 //! quarter of the bytes. Each dimension `d` gets an affine code from the

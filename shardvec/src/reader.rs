@@ -855,6 +855,22 @@ impl AsyncShardedVectorReader {
         Ok(self.current()?.manifest_ref.clone())
     }
 
+    /// Bytes of memory the open shards hold beyond their files (vectors in
+    /// memory, int8 codes, payload indexes: [`ShardSearcher::resident_bytes`]),
+    /// summed over the shard handles of the current snapshot. The files'
+    /// pages are the OS page cache's and not counted.
+    pub fn resident_bytes(&self) -> usize {
+        let state = self.inner.state.load();
+        let Ok(handles) = state.handles.lock() else {
+            return 0;
+        };
+        handles
+            .iter()
+            .filter_map(|(_, slot)| slot.get())
+            .map(|shard| shard.resident_bytes())
+            .sum()
+    }
+
     /// Health; `Degraded` when the manifest is older than `staleness`.
     pub fn health(&self, staleness: Option<Duration>) -> Health {
         if self.inner.closed.load(Ordering::Acquire) {

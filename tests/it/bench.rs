@@ -171,6 +171,20 @@ async fn bench_cli_prints_the_issue_keys() {
         "extension",
     ]);
     assert_eq!(ext["recall_at_k"], j["recall_at_k"]);
+    // So does the int8 scan, holding less than the f32 copies; the
+    // extension holds no vectors at all.
+    let int8 = run(&[
+        "--num-probes",
+        "1",
+        "--recall",
+        "--sqlite-scan",
+        "quantized",
+    ]);
+    assert_eq!(int8["recall_at_k"], j["recall_at_k"]);
+    let resident = |r: &serde_json::Value| r["shards_resident_mib"].as_f64().unwrap();
+    assert!(resident(&j) > 0.0, "{j}");
+    assert!(resident(&int8) < resident(&j), "{int8} vs {j}");
+    assert_eq!(resident(&ext), 0.0, "{ext}");
     let route = run(&["--route-only"]);
     assert!(
         route["route_ns_per_query"].as_f64().unwrap() > 0.0,

@@ -138,6 +138,22 @@ fn sqlite_vec_scans_in_memory_quantized_and_in_the_extension_agree() {
             assert_eq!(bits(&a), bits(&b), "{what}: score bits");
             deep += 1;
         }
+        // Every shard is open now. The in-memory path holds the f32 copy;
+        // the quantized path dropped it (its rescore reads the mapped
+        // files), saving at least half of it net of the codes.
+        let info = memory.snapshot_info().unwrap();
+        let copy = info.total_vectors as usize * info.dim * 4;
+        let (held, coded) = (memory.resident_bytes(), quantized.resident_bytes());
+        assert!(
+            held >= copy,
+            "{}: {held} bytes held, vectors {copy}",
+            case.name
+        );
+        assert!(
+            held - coded.min(held) >= copy / 2,
+            "{}: quantized holds {coded} bytes, in memory {held}, the f32 copy is {copy}",
+            case.name
+        );
     }
     assert!(deep >= 100, "compared {deep} deep queries");
 }

@@ -173,6 +173,10 @@ pub struct BenchReport {
     pub warm_bytes_read_per_query: Option<f64>,
     /// Peak resident set size of the process (Linux), MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Memory the open shards held after the warm rounds beyond their
+    /// files (vectors, int8 codes, indexes), MiB: the reader's
+    /// `resident_bytes`.
+    pub shards_resident_mib: f64,
     /// The in-memory SIMD brute force of the same routes, when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor: Option<Timing>,
@@ -307,6 +311,7 @@ async fn finish(
         cold_bytes_read: report.cold_bytes.take(),
         warm_bytes_read_per_query: report.warm_bytes_per_query,
         peak_rss_mib: peak_rss_mib(),
+        shards_resident_mib: report.resident_bytes as f64 / (1024.0 * 1024.0),
         floor: floor_timing,
         int8: {
             let (searches, extra_rows) = shardvec::flat::int8_stats();
@@ -326,6 +331,7 @@ struct Partial {
     shards_queried: usize,
     cold_bytes: Option<u64>,
     warm_bytes_per_query: Option<f64>,
+    resident_bytes: usize,
 }
 
 async fn run_async(
@@ -396,6 +402,7 @@ async fn run_async(
             shards_queried,
             cold_bytes: Some(cold_bytes),
             warm_bytes_per_query: Some(warm as f64 / total as f64),
+            resident_bytes: reader.resident_bytes(),
         },
         reader,
     ))
@@ -432,6 +439,7 @@ fn run_sync(
             shards_queried,
             cold_bytes: None,
             warm_bytes_per_query: None,
+            resident_bytes: reader.resident_bytes(),
         },
         (),
     ))

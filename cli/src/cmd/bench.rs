@@ -181,6 +181,7 @@ pub async fn run(a: &BenchArgs) -> Result<(), BoxError> {
     if let Some(m) = r.peak_rss_mib {
         println!("peak RSS           {m:.0} MiB");
     }
+    println!("shards resident    {:.1} MiB", r.shards_resident_mib);
     if let Some(i) = r.int8 {
         println!(
             "int8 select        {} shard searches, {} rows rescored beyond the candidates",

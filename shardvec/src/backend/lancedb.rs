@@ -512,8 +512,22 @@ impl ShardSearcher for LanceShard {
             Ok(r.ids
                 .iter()
                 .enumerate()
-                .filter_map(|(i, id)| Some((id.clone(), r.vectors.row(i)?.to_vec())))
+                .filter_map(|(i, id)| Some((id.clone(), r.vectors.row_to_vec(i)?)))
                 .collect())
+        })
+    }
+
+    fn resident_bytes(&self) -> usize {
+        // Only the in-memory copy (loaded by the first exact or filtered
+        // search); Lance's own caches are not counted.
+        self.resident.get().map_or(0, |r| {
+            r.vectors.heap_bytes()
+                + r.index.heap_bytes()
+                + r.ids.capacity() * std::mem::size_of::<VectorId>()
+                + r.payloads
+                    .iter()
+                    .map(|p| p.as_ref().map_or(0, String::capacity))
+                    .sum::<usize>()
         })
     }
 

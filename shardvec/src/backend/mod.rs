@@ -25,6 +25,8 @@ mod lance_store;
 pub mod lancedb;
 #[cfg(feature = "sqlite-vec")]
 pub mod sqlite_vec;
+#[cfg(feature = "sqlite-vec")]
+mod vec0_file;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -366,6 +368,12 @@ pub trait ShardSearcher: Send + Sync + std::fmt::Debug {
     /// Every vector of the shard with its id, in storage order: the
     /// ground truth of exact checks (`verify`, tests).
     fn scan(&self) -> BoxFuture<'_, Result<Vec<StoredVector>>>;
+    /// Bytes of memory the open shard holds beyond its files: vectors,
+    /// codes and indexes built from them (0 by default). The files' own
+    /// pages belong to the OS page cache and are not counted.
+    fn resident_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A vector as a shard stores it, with its id.

@@ -12,10 +12,13 @@
 //!   it was most of the search time and 3× the in-memory floor on cosine
 //!   (BENCHMARKS.md). The cost is `dim × 4` bytes per vector of each open
 //!   shard, the size of the vectors in the file.
-//! - **quantized**: the in-memory path with int8 codes of the vectors
-//!   (`dim` more bytes per vector) selecting the candidates, a quarter of
-//!   the bytes per search; a bound proves each answer equal to the
-//!   in-memory path's, or that path runs ([`crate::flat`]).
+//! - **quantized**: int8 codes of the vectors (`dim` bytes per vector)
+//!   select the candidates, a quarter of the bytes per search; a bound
+//!   proves each answer equal to the in-memory path's, or that path runs
+//!   ([`crate::flat`]). The `f32` copy is dropped once the codes are
+//!   built: the few candidates a search rescores are read from the
+//!   memory-mapped file ([`vec0_file`](super::vec0_file)), so an open shard
+//!   holds about 0.3× the memory of the in-memory path.
 //! - **extension**: the `vec0` KNN query (`embedding MATCH ?`), exactly as
 //!   the reference reader runs it, with no extra memory.
 //!
@@ -49,6 +52,7 @@ use shardvec_core::{SearchResult, VectorId};
 use shardvec_core::filter::{ColumnsBuilder, RowSet};
 use shardvec_core::Filter;
 
+use super::vec0_file::Vec0File;
 use super::{
     BackendKind, OpenFailure, ShardBackend, ShardQuery, ShardSearcher, ShardSource, StoredVector,
 };
@@ -95,10 +99,10 @@ pub enum SqliteVecScan {
     /// (default).
     #[default]
     InMemory,
-    /// As `InMemory`, plus int8 codes of the vectors (a quarter of their
-    /// size again) that select the candidates: fewer bytes scanned per
-    /// search, the same answers (a proof checks each one; see
-    /// [`crate::flat`]).
+    /// Int8 codes of the vectors (a quarter of their size) select the
+    /// candidates, which are rescored from the memory-mapped file: fewer
+    /// bytes scanned per search and held per open shard, the same answers
+    /// (a proof checks each one; see [`crate::flat`]).
     Quantized,
     /// sqlite-vec's own KNN query over the file; no extra memory.
     Extension,
@@ -231,8 +235,14 @@ struct Resident {
 impl SqliteVecShard {
     /// Opens `path` read-only, checks its schema and integrity, and for
     /// [`SqliteVecScan::InMemory`] and [`SqliteVecScan::Quantized`] loads
-    /// its vectors.
-    pub fn open(path: &Path, source: &ShardSource, scan: SqliteVecScan) -> Result<SqliteVecShard> {
+    /// its vectors. `path` is a shard-cache file: written once, never
+    /// modified while open (the quantized scan maps it, see
+    /// [`Vec0File`]), so this is not public.
+    pub(crate) fn open(
+        path: &Path,
+        source: &ShardSource,
+        scan: SqliteVecScan,
+    ) -> Result<SqliteVecShard> {
         register_extension();
         let mut shard = SqliteVecShard {
             path: path.to_path_buf(),
@@ -266,12 +276,40 @@ impl SqliteVecShard {
             SqliteVecScan::Quantized => {
                 let mut resident = shard.load(&conn)?;
                 resident.vectors.quantize();
+                shard.read_in_place(&conn, &mut resident);
                 shard.resident = Some(resident);
             }
             SqliteVecScan::Extension => {}
         }
         shard.release(conn);
         Ok(shard)
+    }
+
+    /// Drops the `f32` copy of a quantized shard: the rescore pass reads
+    /// its few rows per search from the mapped file instead
+    /// ([`Vec0File`]). If the file is not laid out as that reader expects,
+    /// or a row read there differs from SQLite's reading of it, the copy
+    /// stays and a warning says why: the answers are the same either way.
+    fn read_in_place(&self, conn: &Connection, resident: &mut Resident) {
+        if !resident.vectors.is_quantized() {
+            return;
+        }
+        let shard = self.source.id().0;
+        match Vec0File::open(&self.path, conn, &self.source, &resident.rowids) {
+            Ok(file) => {
+                if !resident.vectors.read_rows_from(Arc::new(file)) {
+                    tracing::warn!(
+                        shard,
+                        "vectors read from the mapped file differ from SQLite's; keeping the f32 copy"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                shard,
+                error = %e,
+                "cannot read the vectors in place; keeping the f32 copy"
+            ),
+        }
     }
 
     /// Copies every vector out of `vec_index`.
@@ -404,9 +442,29 @@ impl ShardSearcher for SqliteVecSearcher {
             .map_err(|e| Error::task("shard search", e))?
         })
     }
+
+    fn resident_bytes(&self) -> usize {
+        self.0.resident_bytes()
+    }
 }
 
 impl SqliteVecShard {
+    /// Bytes of memory the open shard holds beyond its file: the vectors
+    /// or their codes, the rowids, and the payload index once a filtered
+    /// search built it.
+    pub fn resident_bytes(&self) -> usize {
+        let resident = self.resident.as_ref().map_or(0, |r| {
+            r.vectors.heap_bytes() + r.rowids.capacity() * std::mem::size_of::<i64>()
+        });
+        // Not waiting for a payload index being built (under this lock):
+        // it is counted once built.
+        let payloads = match self.payloads.try_lock() {
+            Ok(p) => p.as_ref().map_or(0, |p| p.index.heap_bytes()),
+            Err(_) => 0,
+        };
+        resident + payloads
+    }
+
     /// Every vector with its id (blocking).
     pub fn scan(&self) -> Result<Vec<StoredVector>> {
         const SCAN_SQL: &str = "SELECT m.original_id, v.embedding FROM vec_index AS v
